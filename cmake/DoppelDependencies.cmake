@@ -1,0 +1,16 @@
+# Every dependency comes from a Debian package (tools/setup installs them).
+find_package(PkgConfig REQUIRED)
+# SimGrid ships pkg-config metadata but no CMake config file.
+pkg_check_modules(SIMGRID REQUIRED IMPORTED_TARGET simgrid>=3.32)
+find_package(Boost 1.74 REQUIRED COMPONENTS graph)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(fmt 9 REQUIRED)
+find_package(CLI11 REQUIRED)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+find_package(simdjson REQUIRED)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+find_package(Threads REQUIRED)
+if(DOPPEL_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()
