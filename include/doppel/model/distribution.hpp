@@ -38,6 +38,8 @@ class RandomStream {
 struct HistogramBucket {
   double upper_ms = 0.0;  // values in (previous upper, upper], uniform inside
   double weight = 0.0;
+
+  bool operator==(const HistogramBucket&) const = default;
 };
 
 // A duration distribution in milliseconds.
@@ -61,6 +63,8 @@ struct Distribution {
   double quantile(double q) const;
   // A copy with every value multiplied by factor (a slowdown, a faster index...).
   Distribution scaled(double factor) const;
+
+  bool operator==(const Distribution&) const = default;
 };
 
 std::string_view to_string(Distribution::Kind kind);
