@@ -1,0 +1,259 @@
+#include "doppel/telemetry/otlp_trace_writer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace doppel::telemetry {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using TraceKey = std::pair<std::uint64_t, std::uint64_t>;
+
+// SplitMix64's finalizer: a bijection that spreads every input bit over the output, so the
+// sampling verdict does not depend on how the twin happens to number traces.
+std::uint64_t mix64(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+struct OwnedSpan {
+  twin::TraceId trace_id;
+  std::uint64_t span_id = 0;
+  std::uint64_t parent_span_id = 0;
+  twin::SpanKind kind = twin::SpanKind::server;
+  std::string service;
+  std::string operation;
+  std::string peer;
+  int instance = 0;
+  std::string host;
+  double start_s = 0.0;
+  double end_s = 0.0;
+  double queue_s = 0.0;
+  twin::Outcome outcome = twin::Outcome::ok;
+  int attempt = 0;
+
+  explicit OwnedSpan(const twin::SpanRecord& span)
+      : trace_id(span.trace_id),
+        span_id(span.span_id),
+        parent_span_id(span.parent_span_id),
+        kind(span.kind),
+        service(span.service),
+        operation(span.operation),
+        peer(span.peer),
+        instance(span.instance),
+        host(span.host),
+        start_s(span.start_s),
+        end_s(span.end_s),
+        queue_s(span.queue_s),
+        outcome(span.outcome),
+        attempt(span.attempt) {}
+};
+
+struct OpenTrace {
+  std::uint64_t age = 0;  // order of the trace's first span, for eviction
+  std::vector<OwnedSpan> spans;
+};
+
+Json string_attribute(std::string_view key, std::string_view value) {
+  return Json{{"key", key}, {"value", Json{{"stringValue", value}}}};
+}
+
+// OTLP/JSON writes 64-bit integers as decimal strings.
+Json int_attribute(std::string_view key, std::int64_t value) {
+  return Json{{"key", key}, {"value", Json{{"intValue", std::to_string(value)}}}};
+}
+
+Json double_attribute(std::string_view key, double value) {
+  return Json{{"key", key}, {"value", Json{{"doubleValue", value}}}};
+}
+
+}  // namespace
+
+bool trace_sampled(const twin::TraceId& trace_id, double sample_ratio) {
+  if (sample_ratio >= 1.0) return true;
+  if (!(sample_ratio > 0.0)) return false;
+  const std::uint64_t hash = mix64(trace_id.high ^ mix64(trace_id.low));
+  // 2^64 * ratio, computed in long double so ratios near 1 do not overflow to 0.
+  const long double threshold = std::ldexp(static_cast<long double>(sample_ratio), 64);
+  return static_cast<long double>(hash) < threshold;
+}
+
+struct OtlpTraceWriter::Impl {
+  Impl(std::ostream& out_stream, OtlpOptions opts) : out(out_stream), options(opts) {
+    if (!(options.sample_ratio >= 0.0 && options.sample_ratio <= 1.0)) {
+      throw std::invalid_argument(
+          fmt::format("trace sample ratio must be in [0, 1], got {}", options.sample_ratio));
+    }
+    if (options.max_open_traces == 0) options.max_open_traces = 1;
+  }
+
+  std::string unix_nanos(double simulated_s) const {
+    const auto nanos = static_cast<std::uint64_t>(std::llround(std::max(0.0, simulated_s) * 1e9));
+    return std::to_string(static_cast<std::uint64_t>(options.epoch_unix_s) * 1000000000ULL + nanos);
+  }
+
+  Json span_json(const OwnedSpan& span, const twin::EntryRecord* entry) const {
+    Json json;
+    json["traceId"] = fmt::format("{:016x}{:016x}", span.trace_id.high, span.trace_id.low);
+    json["spanId"] = fmt::format("{:016x}", span.span_id);
+    if (span.parent_span_id != 0)
+      json["parentSpanId"] = fmt::format("{:016x}", span.parent_span_id);
+    json["name"] = span.operation;
+    json["kind"] = span.kind == twin::SpanKind::server ? 2 : 3;
+    json["startTimeUnixNano"] = unix_nanos(span.start_s);
+    json["endTimeUnixNano"] = unix_nanos(span.end_s);
+    Json attributes = Json::array();
+    if (span.kind == twin::SpanKind::client) {
+      attributes.push_back(string_attribute("peer.service", span.peer));
+    }
+    attributes.push_back(int_attribute("doppel.instance", span.instance));
+    if (!span.host.empty()) attributes.push_back(string_attribute("host.name", span.host));
+    attributes.push_back(string_attribute("doppel.outcome", twin::to_string(span.outcome)));
+    if (span.kind == twin::SpanKind::client) {
+      attributes.push_back(int_attribute("doppel.attempt", span.attempt));
+    } else {
+      attributes.push_back(double_attribute("doppel.queue_ms", span.queue_s * 1000.0));
+    }
+    if (entry != nullptr && span.parent_span_id == 0) {
+      attributes.push_back(string_attribute("http.request.method", entry->method));
+      attributes.push_back(string_attribute("url.path", entry->path));
+      if (!entry->route.empty()) attributes.push_back(string_attribute("http.route", entry->route));
+      attributes.push_back(int_attribute("http.response.status_code", entry->status));
+      attributes.push_back(string_attribute("doppel.client", entry->client));
+    }
+    json["attributes"] = std::move(attributes);
+    if (span.outcome != twin::Outcome::ok) {
+      json["status"] = Json{{"code", 2}, {"message", twin::to_string(span.outcome)}};
+    }
+    return json;
+  }
+
+  // One ExportTraceServiceRequest: a resourceSpans per service, in order of first appearance.
+  void write_line(const std::vector<OwnedSpan>& spans, const twin::EntryRecord* entry) {
+    if (spans.empty()) return;
+    std::vector<std::pair<std::string_view, std::vector<const OwnedSpan*>>> by_service;
+    for (const auto& span : spans) {
+      auto group = std::find_if(by_service.begin(), by_service.end(),
+                                [&](const auto& g) { return g.first == span.service; });
+      if (group == by_service.end()) {
+        by_service.emplace_back(span.service, std::vector<const OwnedSpan*>{});
+        group = std::prev(by_service.end());
+      }
+      group->second.push_back(&span);
+    }
+    Json resource_spans = Json::array();
+    for (const auto& [service, group] : by_service) {
+      Json span_array = Json::array();
+      for (const OwnedSpan* span : group) span_array.push_back(span_json(*span, entry));
+      resource_spans.push_back(
+          Json{{"resource",
+                Json{{"attributes", Json::array({string_attribute("service.name", service)})}}},
+               {"scopeSpans", Json::array({Json{{"scope", Json{{"name", "doppel"}}},
+                                                {"spans", std::move(span_array)}}})}});
+    }
+    out << Json{{"resourceSpans", std::move(resource_spans)}}.dump(-1, ' ', false,
+                                                                   Json::error_handler_t::replace)
+        << '\n';
+    ++lines;
+    spans_written += spans.size();
+  }
+
+  void close_trace(std::map<TraceKey, OpenTrace>::iterator trace, const twin::EntryRecord* entry) {
+    write_line(trace->second.spans, entry);
+    by_age.erase(trace->second.age);
+    open.erase(trace);
+  }
+
+  void remember_completed(const TraceKey& key) {
+    if (!recently_completed.insert(key).second) return;
+    completed_order.push_back(key);
+    if (completed_order.size() > options.max_open_traces) {
+      recently_completed.erase(completed_order.front());
+      completed_order.pop_front();
+    }
+  }
+
+  std::ostream& out;
+  OtlpOptions options;
+  std::map<TraceKey, OpenTrace> open;
+  std::map<std::uint64_t, TraceKey> by_age;
+  std::uint64_t next_age = 0;
+  // Traces whose entry came, so that a span ending after its trace (a callee still working
+  // when its caller gave up) is written at once instead of waiting for an entry that came.
+  std::set<TraceKey> recently_completed;
+  std::deque<TraceKey> completed_order;
+  std::uint64_t lines = 0;
+  std::uint64_t spans_written = 0;
+  bool finished = false;
+};
+
+OtlpTraceWriter::OtlpTraceWriter(std::ostream& out, OtlpOptions options)
+    : impl_(std::make_unique<Impl>(out, options)) {}
+
+OtlpTraceWriter::~OtlpTraceWriter() = default;
+
+void OtlpTraceWriter::on_span(const twin::SpanRecord& span) {
+  if (impl_->finished || !trace_sampled(span.trace_id, impl_->options.sample_ratio)) return;
+  const TraceKey key{span.trace_id.high, span.trace_id.low};
+  if (impl_->recently_completed.contains(key)) {
+    impl_->write_line({OwnedSpan(span)}, nullptr);
+    return;
+  }
+  auto [trace, inserted] = impl_->open.try_emplace(key);
+  if (inserted) {
+    trace->second.age = impl_->next_age++;
+    impl_->by_age.emplace(trace->second.age, key);
+  }
+  trace->second.spans.emplace_back(span);
+  if (impl_->open.size() > impl_->options.max_open_traces) {
+    impl_->close_trace(impl_->open.find(impl_->by_age.begin()->second), nullptr);
+  }
+}
+
+void OtlpTraceWriter::on_entry(const twin::EntryRecord& entry) {
+  if (impl_->finished || !trace_sampled(entry.trace_id, impl_->options.sample_ratio)) return;
+  const TraceKey key{entry.trace_id.high, entry.trace_id.low};
+  if (auto trace = impl_->open.find(key); trace != impl_->open.end()) {
+    impl_->close_trace(trace, &entry);
+  }
+  impl_->remember_completed(key);
+}
+
+void OtlpTraceWriter::on_run_end(double /*end_time_s*/) {
+  finish();
+}
+
+void OtlpTraceWriter::finish() {
+  if (impl_->finished) return;
+  while (!impl_->by_age.empty()) {
+    impl_->close_trace(impl_->open.find(impl_->by_age.begin()->second), nullptr);
+  }
+  impl_->finished = true;
+  impl_->out.flush();
+}
+
+std::uint64_t OtlpTraceWriter::lines_written() const {
+  return impl_->lines;
+}
+std::uint64_t OtlpTraceWriter::spans_written() const {
+  return impl_->spans_written;
+}
+std::size_t OtlpTraceWriter::open_traces() const {
+  return impl_->open.size();
+}
+
+}  // namespace doppel::telemetry
