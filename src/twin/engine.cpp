@@ -1,0 +1,1460 @@
+// The simulation engine: wires a Topology into SimGrid actors and runs its workload.
+//
+// Request flow (docs/twin.md): a client class's arrival actor hands each entry request to a
+// pooled runner actor; the runner routes it at the gateway and calls the target service.
+// A call (attempt_call) is: breaker check, connection pool, load balancer, request transfer,
+// the callee's bounded user-space queue, a wait for the reply with the edge timeout, the
+// response transfer, and retries with backoff. A service instance is a pool of worker actors
+// on its host: CPU work as a SimGrid execution (co-located services contend for cores), then
+// the operation's call plan. Datastore nodes are the same kind of server with query costs and
+// replica versions.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simgrid/Exception.hpp>
+#include <simgrid/kernel/Timer.hpp>
+#include <simgrid/s4u/Comm.hpp>
+#include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Link.hpp>
+#include <simgrid/s4u/NetZone.hpp>
+
+#include "doppel/model/input_error.hpp"
+#include "doppel/twin/runtime.hpp"
+#include "doppel/twin/twin.hpp"
+
+#include "twin/arrival_process.hpp"
+#include "twin/circuit_breaker.hpp"
+#include "twin/gateway_router.hpp"
+#include "twin/load_balancer.hpp"
+#include "twin/platform_plan.hpp"
+#include "twin/replica_versions.hpp"
+#include "twin/retry_policy.hpp"
+#include "twin/sim_primitives.hpp"
+
+namespace doppel::twin {
+namespace detail {
+
+namespace sg = simgrid::s4u;
+using model::RandomStream;
+
+namespace {
+double now() {
+  return sg::Engine::get_clock();
+}
+void sleep_s(double seconds) {
+  if (seconds > 0) sg::this_actor::sleep_for(seconds);
+}
+int status_of(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::ok:
+      return 200;
+    case Outcome::not_found:
+      return 404;
+    case Outcome::error:
+      return 500;
+    case Outcome::timeout:
+      return 504;
+    case Outcome::rejected:
+    case Outcome::circuit_open:
+    case Outcome::pool_timeout:
+    case Outcome::unavailable:
+      return 503;
+  }
+  return 500;
+}
+// Entry runners and parallel branches; well under SimGrid's ~32k actor ceiling.
+constexpr std::size_t kMaxRunners = 20000;
+}  // namespace
+
+struct HostState {
+  sg::Host* host = nullptr;
+  int index = 0;
+  std::string_view name;
+  std::string_view zone;
+  int cores = 1;
+  double speed_flops = 1e9;
+  double busy_core_s = 0.0;
+  double stress = 1.0;
+};
+
+struct Request {
+  TraceId trace;
+  std::uint64_t span_id = 0;
+  std::uint64_t parent_span_id = 0;
+  int op = 0;  // operation (service) or query (datastore) index
+  double arrival_s = 0.0;
+  double started_s = 0.0;  // when a worker took it
+  Waiter* reply_to = nullptr;
+  std::uint64_t token = 0;
+  std::int64_t key = 0;
+};
+
+struct ServiceState;
+struct DatastoreState;
+struct EdgeGroup;
+
+struct CompiledCall {
+  int target = 0;
+  int op = 0;
+  std::string_view op_name;
+  const model::Call* spec = nullptr;
+};
+struct CompiledStep {
+  bool parallel = false;
+  std::vector<CompiledCall> calls;
+};
+struct CompiledOperation {
+  const model::Operation* spec = nullptr;
+  std::vector<CompiledStep> steps;
+};
+
+struct PoolState {
+  int in_use = 0;
+  struct Waiting {
+    Waiter* waiter;
+    std::uint64_t token;
+  };
+  std::deque<Waiting> waiters;
+};
+
+// What one caller instance keeps about one callee.
+struct EdgeState {
+  EdgeState(const model::EdgePolicy& p, RandomStream stream)
+      : policy(&p),
+        breaker(p.breaker),
+        balancer(p.load_balancing),
+        budget(p.retry.budget_ratio),
+        rng(stream) {}
+  const model::EdgePolicy* policy;
+  CircuitBreaker breaker;
+  LoadBalancer balancer;
+  RetryBudget budget;
+  RandomStream rng;
+  PoolState pool;
+  // read_your_writes: the latest version this caller wrote, per key.
+  std::unordered_map<std::int64_t, std::uint64_t> written;
+  EdgeGroup* group = nullptr;
+  int instance = 0;
+};
+
+// All instances of one caller service towards one callee: gauges and events are per group.
+struct EdgeGroup {
+  std::string from;
+  std::string to;
+  std::string component;  // "from->to"
+  std::vector<EdgeState*> members;
+  std::uint64_t acquire_timeouts_total = 0;
+  std::uint64_t timeouts_in_episode = 0;
+  bool exhausted = false;
+  double last_timeout_s = 0.0;
+};
+
+struct CallerState {
+  std::string_view name;
+  int instance = 0;
+  HostState* host = nullptr;
+  std::vector<std::unique_ptr<EdgeState>> edges;  // by target id
+};
+
+struct Server {
+  enum class Kind { service, datastore };
+  Kind kind = Kind::service;
+  std::string_view name;
+  int index = 0;  // instance, or node (0: primary)
+  int target = 0;
+  HostState* host = nullptr;
+  int workers = 1;
+  std::size_t queue_capacity = 0;
+  int max_in_flight = 0;
+  bool up = true;
+  std::deque<Request*> waiting;
+  std::vector<ActorContext*> idle;
+  std::vector<std::uint64_t> idle_tokens;
+  std::vector<Request*> in_service;
+  RandomStream rng{0};
+  // service instances
+  ServiceState* service = nullptr;
+  std::unique_ptr<CallerState> caller;
+  double cpu_s_total = 0.0;
+  // datastore nodes
+  DatastoreState* datastore = nullptr;
+  std::uint64_t reads_total = 0;
+  std::uint64_t stale_reads_total = 0;
+  std::uint64_t writes_total = 0;
+};
+
+struct Target {
+  bool is_datastore = false;
+  int index = 0;
+  std::string_view name;
+  std::vector<Server*> servers;
+  std::vector<int> in_flight;  // by server index: queued + in service
+  std::vector<int> scratch;    // candidate list, rebuilt per pick
+};
+
+struct ServiceState {
+  const model::Service* spec = nullptr;
+  int target = 0;
+  std::vector<std::unique_ptr<Server>> instances;
+  std::vector<CompiledOperation> operations;
+  double extra_latency_s = 0.0;
+  double cpu_factor = 1.0;
+};
+
+struct DatastoreState {
+  const model::Datastore* spec = nullptr;
+  int target = 0;
+  std::vector<std::unique_ptr<Server>> nodes;
+  ReplicaVersions versions{0};
+};
+
+struct EntryTarget {
+  bool matched = false;
+  std::string_view route;
+  CompiledCall call;
+};
+
+struct ClientState {
+  const model::ClientClass* spec = nullptr;
+  ArrivalProcess arrivals{{}};
+  WeightedChoice mix{{}};
+  RandomStream rng{0};
+  HostState* entry_host = nullptr;
+  CallerState* gateway = nullptr;
+  std::vector<EntryTarget> targets;  // by mix index
+};
+
+struct TraceContext {
+  TraceId trace;
+  std::uint64_t parent_span_id = 0;
+};
+
+class Engine {
+ public:
+  Engine(const model::Topology& topology, const TwinOptions& options,
+         std::span<TwinObserver* const> observers)
+      : topology_(topology),
+        options_(options),
+        observers_(observers.begin(), observers.end()),
+        plan_(make_platform_plan(topology)),
+        runtime_(*this) {}
+
+  RunStats run();
+
+  // TwinRuntime's hooks.
+  void at(double at_s, std::function<void(TwinRuntime&)> action);
+  void set_server_up(Server& server, bool up);
+  ServiceState& service_named(std::string_view name);
+  DatastoreState& datastore_named(std::string_view name);
+  HostState& host_named(std::string_view name);
+  int zone_index(std::string_view name) const;
+  void set_zone_latency(int zone_a, int zone_b, double latency_s);
+  void set_edge_policy(const model::EdgePolicy& policy);
+  void emit_event(const TwinEvent& event);
+
+ private:
+  friend class doppel::twin::TwinRuntime;
+
+  void build_platform();
+  void build_model();
+  void start_actors();
+  CompiledCall compile_call(const model::Call& call, const std::string& where) const;
+  int target_of(std::string_view name) const;
+  void attach_edges(CallerState& caller, std::string_view caller_service,
+                    const std::vector<int>& targets);
+  HostState& place(const model::Placement& placement, std::map<std::string, int>& spread,
+                   const std::string& where);
+  Server& add_server(Server::Kind kind, std::string_view name, int index, int target,
+                     HostState& host, int workers);
+
+  // Actors.
+  void arrivals_loop(ClientState& client);
+  void worker_loop(Server& server, ActorContext& self);
+  void sampler_loop(double duration);
+
+  // Requests.
+  void run_entry(ActorContext& self, ClientState& client, int kind);
+  Outcome call(ActorContext& self, CallerState& caller, const CompiledCall& call,
+               const TraceContext& trace);
+  Outcome attempt_call(ActorContext& self, CallerState& caller, EdgeState& edge,
+                       const CompiledCall& call, const TraceContext& trace, int attempt);
+  Outcome run_steps(ActorContext& self, Server& instance, const CompiledOperation& op,
+                    const TraceContext& trace);
+  Outcome run_parallel(ActorContext& self, CallerState& caller,
+                       const std::vector<const CompiledCall*>& jobs, const TraceContext& trace);
+  void serve(ActorContext& self, Server& server, Request& request);
+  void serve_operation(ActorContext& self, Server& server, Request& request);
+  void serve_query(Server& server, Request& request);
+  void finish_request(Server& server, Request& request, Outcome outcome, std::uint64_t version);
+  enum class Delivery { accepted, rejected, down };
+  Delivery deliver(Server& server, Request* request);
+  Server* choose_server(EdgeState& edge, Target& target, const CompiledCall& call,
+                        std::int64_t key);
+  bool acquire_connection(ActorContext& self, EdgeState& edge);
+  void release_connection(EdgeState& edge);
+  void note_breaker(EdgeState& edge);
+  enum class Transfer { done, timed_out, failed };
+  Transfer transfer(const HostState& from, const HostState& to, std::int64_t bytes, double deadline,
+                    double extra_s);
+
+  Request* new_request();
+  void free_request(Request* request);
+  std::uint64_t next_span_id() { return ++span_counter_; }
+  void emit_span(const SpanRecord& span);
+  void emit_entry(const EntryRecord& entry);
+  Snapshot take_snapshot(double time);
+  void check_pool_recovery(double time);
+
+  const model::Topology& topology_;
+  TwinOptions options_;
+  std::vector<TwinObserver*> observers_;
+  PlatformPlan plan_;
+  TwinRuntime runtime_;
+  std::vector<sg::Link*> nic_links_;   // by host
+  std::vector<sg::Link*> zone_links_;  // by plan zone route
+  std::vector<HostState> hosts_;
+  std::vector<Target> targets_;
+  std::vector<std::unique_ptr<ServiceState>> services_;
+  std::vector<std::unique_ptr<DatastoreState>> datastores_;
+  std::vector<std::unique_ptr<ClientState>> clients_;
+  std::map<int, std::unique_ptr<CallerState>> gateways_;  // by entry zone
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<EdgeGroup>> edge_groups_;
+  std::vector<std::unique_ptr<ActorContext>> worker_contexts_;
+  std::optional<GatewayRouter> router_;
+  std::unique_ptr<RunnerPool> runners_;
+  std::vector<std::unique_ptr<Request>> request_storage_;
+  std::vector<Request*> free_requests_;
+  std::uint64_t span_counter_ = 0;
+  RunStats stats_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Building
+
+int Engine::zone_index(std::string_view name) const {
+  for (std::size_t i = 0; i < plan_.zones.size(); ++i) {
+    if (plan_.zones[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Engine::build_platform() {
+  // CM02: no latency factor (LV08 multiplies latencies by 13, SIMGRID.md).
+  sg::Engine::set_config("network/model:CM02");
+  auto* root = sg::create_full_zone(PlatformPlan::kRootZone);
+  std::vector<sg::NetZone*> zones;
+  std::vector<simgrid::kernel::routing::NetPoint*> gateways;
+  for (const auto& zone : plan_.zones) {
+    auto* z = sg::create_full_zone(zone.name);
+    z->set_parent(root);
+    std::vector<sg::Host*> zone_hosts;
+    for (int h : zone.hosts) {
+      const auto& planned = plan_.hosts[h];
+      auto* host = z->create_host(planned.name, planned.speed_flops);
+      host->set_core_count(planned.cores);
+      hosts_.push_back({host, h, planned.name, zone.name, planned.cores, planned.speed_flops});
+      auto* nic = z->create_split_duplex_link(planned.nic.name, planned.nic.bandwidth_bytes_per_s);
+      nic->set_latency(planned.nic.latency_s);
+      nic_links_.push_back(nic);
+      zone_hosts.push_back(host);
+    }
+    auto* gateway = z->create_router(zone.gateway);
+    for (std::size_t i = 0; i < zone_hosts.size(); ++i) {
+      auto* nic_a = nic_links_[zone.hosts[i]];
+      for (std::size_t j = i + 1; j < zone_hosts.size(); ++j) {
+        auto* nic_b = nic_links_[zone.hosts[j]];
+        z->add_route(zone_hosts[i]->get_netpoint(), zone_hosts[j]->get_netpoint(), nullptr, nullptr,
+                     {sg::LinkInRoute(nic_a, sg::LinkInRoute::Direction::UP),
+                      sg::LinkInRoute(nic_b, sg::LinkInRoute::Direction::DOWN)},
+                     true);
+      }
+      z->add_route(zone_hosts[i]->get_netpoint(), gateway, nullptr, nullptr,
+                   {sg::LinkInRoute(nic_a, sg::LinkInRoute::Direction::UP)}, true);
+    }
+    z->seal();
+    zones.push_back(z);
+    gateways.push_back(gateway);
+  }
+  for (const auto& route : plan_.zone_routes) {
+    auto* link = root->create_split_duplex_link(route.link.name, route.link.bandwidth_bytes_per_s);
+    link->set_latency(route.link.latency_s);
+    zone_links_.push_back(link);
+    root->add_route(zones[route.from]->get_netpoint(), zones[route.to]->get_netpoint(),
+                    gateways[route.from], gateways[route.to],
+                    {sg::LinkInRoute(link, sg::LinkInRoute::Direction::UP)}, true);
+  }
+  root->seal();
+}
+
+int Engine::target_of(std::string_view name) const {
+  for (const auto& t : targets_) {
+    if (t.name == name) return t.index;
+  }
+  return -1;
+}
+
+CompiledCall Engine::compile_call(const model::Call& call, const std::string& where) const {
+  const int target = target_of(call.to);
+  if (target < 0) {
+    throw InputError(topology_.name, InputLocation{where + "/to", {}, {}, {}},
+                     fmt::format("unknown service or datastore '{}'", call.to));
+  }
+  CompiledCall compiled{target, -1, {}, &call};
+  const auto& t = targets_[target];
+  if (t.is_datastore) {
+    const auto& queries = datastores_[t.index - services_.size()]->spec->queries;
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+      if (queries[q].name == call.operation) compiled.op = static_cast<int>(q);
+    }
+  } else {
+    const auto& ops = services_[t.index]->spec->operations;
+    for (std::size_t o = 0; o < ops.size(); ++o) {
+      if (ops[o].name == call.operation) compiled.op = static_cast<int>(o);
+    }
+  }
+  if (compiled.op < 0) {
+    throw InputError(topology_.name, InputLocation{where + "/operation", {}, {}, {}},
+                     fmt::format("'{}' has no operation or query '{}'", call.to, call.operation));
+  }
+  compiled.op_name = call.operation;
+  return compiled;
+}
+
+HostState& Engine::place(const model::Placement& placement, std::map<std::string, int>& spread,
+                         const std::string& where) {
+  const int zone = zone_index(placement.zone);
+  if (zone < 0 || plan_.zones[zone].hosts.empty()) {
+    throw InputError(topology_.name, InputLocation{where + "/zone", {}, {}, {}},
+                     fmt::format("unknown zone '{}' (or a zone without hosts)", placement.zone));
+  }
+  if (placement.host) {
+    const int h = plan_.host_index(*placement.host);
+    if (h < 0 || plan_.hosts[h].zone != zone) {
+      throw InputError(topology_.name, InputLocation{where + "/host", {}, {}, {}},
+                       fmt::format("no host '{}' in zone '{}'", *placement.host, placement.zone));
+    }
+    return hosts_[h];
+  }
+  const auto& zone_hosts = plan_.zones[zone].hosts;
+  int& next = spread[placement.zone];
+  return hosts_[zone_hosts[static_cast<std::size_t>(next++) % zone_hosts.size()]];
+}
+
+Server& Engine::add_server(Server::Kind kind, std::string_view name, int index, int target,
+                           HostState& host, int workers) {
+  auto server = std::make_unique<Server>();
+  server->kind = kind;
+  server->name = name;
+  server->index = index;
+  server->target = target;
+  server->host = &host;
+  server->workers = std::max(1, workers);
+  Server& ref = *server;
+  auto& t = targets_[target];
+  t.servers.push_back(&ref);
+  t.in_flight.push_back(0);
+  if (kind == Server::Kind::service) {
+    services_[t.index]->instances.push_back(std::move(server));
+  } else {
+    datastores_[t.index - services_.size()]->nodes.push_back(std::move(server));
+  }
+  return ref;
+}
+
+void Engine::attach_edges(CallerState& caller, std::string_view caller_service,
+                          const std::vector<int>& targets) {
+  caller.edges.resize(targets_.size());
+  for (int target : targets) {
+    if (caller.edges[target]) continue;
+    const auto& callee = targets_[target].name;
+    const auto& policy = topology_.policy(caller_service, callee);
+    auto stream = RandomStream::for_component(
+        options_.seed, options_.run,
+        fmt::format("edge/{}/{}->{}", caller_service, caller.instance, callee));
+    auto edge = std::make_unique<EdgeState>(policy, stream);
+    edge->instance = caller.instance;
+    auto key = std::make_pair(std::string(caller_service), std::string(callee));
+    auto& group = edge_groups_[key];
+    if (!group) {
+      group = std::make_unique<EdgeGroup>();
+      group->from = key.first;
+      group->to = key.second;
+      group->component = fmt::format("{}->{}", key.first, key.second);
+    }
+    group->members.push_back(edge.get());
+    edge->group = group.get();
+    caller.edges[target] = std::move(edge);
+  }
+}
+
+void Engine::build_model() {
+  if (hosts_.empty()) {
+    throw InputError(topology_.name, InputLocation{"/zones", {}, {}, {}}, "no hosts to run on");
+  }
+  // Targets: services first, then datastores; a target id is its index.
+  for (const auto& s : topology_.services) {
+    auto state = std::make_unique<ServiceState>();
+    state->spec = &s;
+    state->target = static_cast<int>(targets_.size());
+    targets_.push_back({false, state->target, s.name, {}, {}, {}});
+    services_.push_back(std::move(state));
+  }
+  for (const auto& d : topology_.datastores) {
+    auto state = std::make_unique<DatastoreState>();
+    state->spec = &d;
+    state->target = static_cast<int>(targets_.size());
+    state->versions = ReplicaVersions(static_cast<int>(d.replicas.size()));
+    targets_.push_back({true, state->target, d.name, {}, {}, {}});
+    datastores_.push_back(std::move(state));
+  }
+
+  for (std::size_t si = 0; si < services_.size(); ++si) {
+    auto& service = *services_[si];
+    const auto& spec = *service.spec;
+    std::vector<int> callees;
+    for (std::size_t o = 0; o < spec.operations.size(); ++o) {
+      CompiledOperation op{&spec.operations[o], {}};
+      for (std::size_t st = 0; st < spec.operations[o].steps.size(); ++st) {
+        const auto& step = spec.operations[o].steps[st];
+        CompiledStep compiled{step.parallel, {}};
+        for (std::size_t c = 0; c < step.calls.size(); ++c) {
+          compiled.calls.push_back(compile_call(
+              step.calls[c], fmt::format("/services/{}/operations/{}/steps/{}/{}", si, o, st, c)));
+          callees.push_back(compiled.calls.back().target);
+        }
+        op.steps.push_back(std::move(compiled));
+      }
+      service.operations.push_back(std::move(op));
+    }
+    std::map<std::string, int> spread;
+    const int replicas = std::max(1, spec.replicas);
+    for (int i = 0; i < replicas; ++i) {
+      const auto where = fmt::format("/services/{}/placement", si);
+      if (spec.placement.empty()) {
+        throw InputError(topology_.name, InputLocation{where, {}, {}, {}}, "no placement");
+      }
+      auto& host =
+          place(spec.placement[static_cast<std::size_t>(i) % spec.placement.size()], spread, where);
+      auto& server =
+          add_server(Server::Kind::service, spec.name, i, service.target, host, spec.workers);
+      server.service = &service;
+      server.queue_capacity = static_cast<std::size_t>(std::max(0, spec.queue_capacity));
+      server.max_in_flight = server.workers + std::max(0, spec.queue_capacity);
+      server.rng = RandomStream::for_component(options_.seed, options_.run,
+                                               fmt::format("service/{}/{}", spec.name, i));
+      server.caller = std::make_unique<CallerState>();
+      server.caller->name = spec.name;
+      server.caller->instance = i;
+      server.caller->host = &host;
+      attach_edges(*server.caller, spec.name, callees);
+    }
+  }
+
+  for (std::size_t di = 0; di < datastores_.size(); ++di) {
+    auto& ds = *datastores_[di];
+    const auto& spec = *ds.spec;
+    std::map<std::string, int> spread;
+    std::vector<const model::Placement*> placements{&spec.primary};
+    for (const auto& r : spec.replicas) placements.push_back(&r);
+    for (std::size_t n = 0; n < placements.size(); ++n) {
+      const auto where = n == 0 ? fmt::format("/datastores/{}/primary", di)
+                                : fmt::format("/datastores/{}/replicas/{}", di, n - 1);
+      auto& host = place(*placements[n], spread, where);
+      auto& server = add_server(Server::Kind::datastore, spec.name, static_cast<int>(n), ds.target,
+                                host, spec.workers);
+      server.datastore = &ds;
+      server.max_in_flight = std::max(1, spec.max_connections);
+      server.queue_capacity = static_cast<std::size_t>(server.max_in_flight);
+      server.rng = RandomStream::for_component(options_.seed, options_.run,
+                                               fmt::format("datastore/{}/{}", spec.name, n));
+    }
+  }
+
+  router_.emplace(topology_.gateway, topology_.name);
+  for (std::size_t ci = 0; ci < topology_.workload.clients.size(); ++ci) {
+    const auto& spec = topology_.workload.clients[ci];
+    auto client = std::make_unique<ClientState>();
+    client->spec = &spec;
+    client->arrivals = ArrivalProcess(spec.rate);
+    std::vector<double> weights;
+    for (const auto& kind : spec.mix) weights.push_back(kind.weight);
+    client->mix = WeightedChoice(weights);
+    client->rng = RandomStream::for_component(options_.seed, options_.run, "client/" + spec.name);
+    const int zone = spec.zone.empty() ? 0 : zone_index(spec.zone);
+    if (zone < 0 || plan_.zones[zone].hosts.empty()) {
+      throw InputError(topology_.name,
+                       InputLocation{fmt::format("/workload/clients/{}/zone", ci), {}, {}, {}},
+                       fmt::format("unknown zone '{}' (or a zone without hosts)", spec.zone));
+    }
+    client->entry_host = &hosts_[plan_.zones[zone].hosts.front()];
+    auto& gateway = gateways_[zone];
+    if (!gateway) {
+      gateway = std::make_unique<CallerState>();
+      gateway->name = "gateway";
+      gateway->instance = zone;
+      gateway->host = client->entry_host;
+      gateway->edges.resize(targets_.size());
+    }
+    client->gateway = gateway.get();
+    std::vector<int> entry_targets;
+    for (std::size_t k = 0; k < spec.mix.size(); ++k) {
+      const auto& kind = spec.mix[k];
+      EntryTarget entry;
+      if (auto match = router_->match(kind.method, kind.path, spec.headers)) {
+        const int target = target_of(match->service);
+        if (target < 0 || targets_[target].is_datastore) {
+          throw InputError(topology_.name, InputLocation{"/gateway", {}, {}, {}},
+                           fmt::format("route to unknown service '{}'", match->service));
+        }
+        const auto& service = *services_[target];
+        std::string_view operation = match->operation;
+        if (operation.empty() && !service.spec->operations.empty()) {
+          operation = service.spec->operations.front().name;
+        }
+        entry.matched = true;
+        entry.route = match->route_name;
+        entry.call.target = target;
+        entry.call.op = -1;
+        for (std::size_t o = 0; o < service.spec->operations.size(); ++o) {
+          if (service.spec->operations[o].name == operation) entry.call.op = static_cast<int>(o);
+        }
+        if (entry.call.op < 0) {
+          throw InputError(
+              topology_.name, InputLocation{"/gateway", {}, {}, {}},
+              fmt::format("service '{}' has no operation '{}'", match->service, operation));
+        }
+        entry.call.op_name = service.spec->operations[entry.call.op].name;
+        entry_targets.push_back(target);
+      }
+      client->targets.push_back(entry);
+    }
+    attach_edges(*gateway, "gateway", entry_targets);
+    clients_.push_back(std::move(client));
+  }
+  // The gateway's calls use the edge's request and response sizes from model::Call defaults.
+  static const model::Call kGatewayCall{};
+  for (auto& client : clients_) {
+    for (auto& entry : client->targets) entry.call.spec = &kGatewayCall;
+  }
+}
+
+void Engine::start_actors() {
+  runners_ = std::make_unique<RunnerPool>(hosts_.front().host, kMaxRunners);
+  for (auto& target : targets_) {
+    for (Server* server : target.servers) {
+      for (int w = 0; w < server->workers; ++w) {
+        auto context = std::make_unique<ActorContext>();
+        ActorContext* raw = context.get();
+        worker_contexts_.push_back(std::move(context));
+        sg::Actor::create(fmt::format("{}/{}/w{}", server->name, server->index, w),
+                          server->host->host, [this, server, raw] { worker_loop(*server, *raw); })
+            ->daemonize();
+      }
+    }
+  }
+  for (auto& client : clients_) {
+    ClientState* raw = client.get();
+    sg::Actor::create("arrivals/" + client->spec->name, client->entry_host->host, [this, raw] {
+      arrivals_loop(*raw);
+    })->daemonize();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Actors
+
+void Engine::arrivals_loop(ClientState& client) {
+  const double duration = stats_.simulated_s;
+  double t = now();
+  while (true) {
+    t = client.arrivals.next_after(t, client.rng);
+    if (!(t < duration)) return;
+    sleep_s(t - now());
+    const int kind = client.mix.pick(client.rng);
+    runners_->submit([this, &client, kind](ActorContext& self) { run_entry(self, client, kind); });
+  }
+}
+
+void Engine::worker_loop(Server& server, ActorContext& self) {
+  while (true) {
+    Request* request = nullptr;
+    if (!server.waiting.empty()) {
+      request = server.waiting.front();
+      server.waiting.pop_front();
+    } else {
+      server.idle.push_back(&self);
+      server.idle_tokens.push_back(self.waiter.arm());
+      self.waiter.wait(-1);
+      request = self.assigned;
+      self.assigned = nullptr;
+    }
+    serve(self, server, *request);
+  }
+}
+
+void Engine::sampler_loop(double duration) {
+  const double interval =
+      options_.snapshot_interval_s > 0 ? options_.snapshot_interval_s : duration;
+  for (std::int64_t k = 1;; ++k) {
+    const double t = std::min(duration, static_cast<double>(k) * interval);
+    sleep_s(t - now());
+    check_pool_recovery(t);
+    const auto snapshot = take_snapshot(t);
+    for (auto* o : observers_) o->on_snapshot(snapshot);
+    if (t >= duration) return;  // the last non-daemon actor: the run ends here
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+void Engine::run_entry(ActorContext& self, ClientState& client, int kind) {
+  const double start = now();
+  TraceId trace{client.rng.next_u64(), client.rng.next_u64()};
+  const auto& request_kind = client.spec->mix[static_cast<std::size_t>(kind)];
+  const auto& target = client.targets[static_cast<std::size_t>(kind)];
+  SpanRecord root;
+  root.trace_id = trace;
+  root.span_id = next_span_id();
+  root.kind = SpanKind::server;
+  root.service = "gateway";
+  root.operation = target.route;
+  root.instance = client.gateway->instance;
+  root.host = client.entry_host->name;
+  root.start_s = start;
+
+  Outcome outcome = Outcome::not_found;
+  if (target.matched) {
+    sleep_s(topology_.gateway.latency_ms / 1000.0);
+    outcome = call(self, *client.gateway, target.call, {trace, root.span_id});
+  }
+  root.end_s = now();
+  root.outcome = outcome;
+  emit_span(root);
+  EntryRecord entry{
+      trace,      client.spec->name,  target.route, request_kind.method, request_kind.path, start,
+      root.end_s, status_of(outcome), outcome};
+  emit_entry(entry);
+}
+
+Outcome Engine::call(ActorContext& self, CallerState& caller, const CompiledCall& call,
+                     const TraceContext& trace) {
+  EdgeState& edge = *caller.edges[call.target];
+  edge.budget.record_call(now());
+  Outcome outcome = attempt_call(self, caller, edge, call, trace, 0);
+  for (int attempt = 1; outcome != Outcome::ok; ++attempt) {
+    const auto& retry = edge.policy->retry;
+    if (attempt > retry.max_retries || !is_retryable(outcome)) break;
+    if (!edge.budget.try_spend_retry(now())) break;
+    sleep_s(backoff_ms(retry, attempt, edge.rng) / 1000.0);
+    outcome = attempt_call(self, caller, edge, call, trace, attempt);
+  }
+  return outcome;
+}
+
+void Engine::note_breaker(EdgeState& edge) {
+  if (auto transition = edge.breaker.take_transition()) {
+    emit_event({now(),
+                fmt::format("breaker_{}", to_string(transition->to)),
+                edge.group->component,
+                {{"instance", std::to_string(edge.instance)},
+                 {"from_state", std::string(to_string(transition->from))}}});
+  }
+}
+
+bool Engine::acquire_connection(ActorContext& self, EdgeState& edge) {
+  auto& pool = edge.pool;
+  const auto& policy = edge.policy->pool;
+  if (pool.in_use < policy.size && pool.waiters.empty()) {
+    ++pool.in_use;
+    return true;
+  }
+  const std::uint64_t token = self.waiter.arm();
+  pool.waiters.push_back({&self.waiter, token});
+  if (self.waiter.wait(std::max(0.0, policy.acquire_timeout_ms / 1000.0))) {
+    return true;  // release_connection handed its connection over
+  }
+  std::erase_if(pool.waiters, [&](const PoolState::Waiting& w) {
+    return w.token == token && w.waiter == &self.waiter;
+  });
+  auto& group = *edge.group;
+  ++group.acquire_timeouts_total;
+  ++group.timeouts_in_episode;
+  group.last_timeout_s = now();
+  if (!group.exhausted) {
+    group.exhausted = true;
+    emit_event(
+        {now(),
+         "pool_exhausted",
+         group.component,
+         {{"instance", std::to_string(edge.instance)}, {"size", std::to_string(policy.size)}}});
+  }
+  return false;
+}
+
+void Engine::release_connection(EdgeState& edge) {
+  auto& pool = edge.pool;
+  while (!pool.waiters.empty()) {
+    auto next = pool.waiters.front();
+    pool.waiters.pop_front();
+    if (next.waiter->notify(next.token)) return;  // the connection changes hands
+  }
+  --pool.in_use;
+}
+
+Server* Engine::choose_server(EdgeState& edge, Target& target, const CompiledCall& call,
+                              std::int64_t key) {
+  auto& candidates = target.scratch;
+  candidates.clear();
+  auto pick = [&]() -> Server* {
+    const int chosen = edge.balancer.pick(candidates, target.in_flight, edge.rng);
+    return chosen < 0 ? nullptr : target.servers[chosen];
+  };
+  if (!target.is_datastore) {
+    for (Server* s : target.servers) {
+      if (s->up) candidates.push_back(s->index);
+    }
+    return pick();
+  }
+  const auto& ds = *datastores_[target.index - services_.size()];
+  Server* primary = target.servers.front();
+  Server* live_primary = primary->up ? primary : nullptr;
+  const auto& query = ds.spec->queries[call.op];
+  if (query.type == model::QueryType::write) return live_primary;
+  auto replicas_or_primary = [&]() -> Server* {
+    for (std::size_t n = 1; n < target.servers.size(); ++n) {
+      if (target.servers[n]->up) candidates.push_back(static_cast<int>(n));
+    }
+    return candidates.empty() ? live_primary : pick();
+  };
+  switch (ds.spec->consistency) {
+    case model::Consistency::strong:
+      return live_primary;
+    case model::Consistency::eventual:
+      return replicas_or_primary();
+    case model::Consistency::read_your_writes: {
+      Server* chosen = replicas_or_primary();
+      if (chosen == nullptr || chosen->index == 0) return chosen;
+      auto it = edge.written.find(key);
+      if (it == edge.written.end()) return chosen;
+      auto& versions = datastores_[target.index - services_.size()]->versions;
+      return versions.node_version(chosen->index, key, now()) < it->second ? live_primary : chosen;
+    }
+    case model::Consistency::quorum:
+      for (Server* s : target.servers) {
+        if (s->up) candidates.push_back(s->index);
+      }
+      return pick();
+  }
+  return live_primary;
+}
+
+Engine::Transfer Engine::transfer(const HostState& from, const HostState& to, std::int64_t bytes,
+                                  double deadline, double extra_s) {
+  if (options_.network == TwinOptions::NetworkModel::latency) {
+    double delay = extra_s;
+    if (from.index != to.index) {
+      delay += plan_.path_latency_s(from.index, to.index) +
+               static_cast<double>(bytes) / plan_.path_bandwidth(from.index, to.index);
+    }
+    if (delay <= 0) return Transfer::done;
+    const double remaining = deadline - now();
+    if (delay > remaining) {
+      sleep_s(remaining);
+      return Transfer::timed_out;
+    }
+    sleep_s(delay);
+    return Transfer::done;
+  }
+  if (extra_s > 0) {
+    if (extra_s > deadline - now()) {
+      sleep_s(deadline - now());
+      return Transfer::timed_out;
+    }
+    sleep_s(extra_s);
+  }
+  if (from.index == to.index) return Transfer::done;
+  // sendto towards a host that is off aborts SimGrid 3.32 (SIMGRID.md).
+  if (!to.host->is_on() || !from.host->is_on()) return Transfer::failed;
+  const double remaining = deadline - now();
+  if (remaining <= 0) return Transfer::timed_out;
+  auto comm = sg::Comm::sendto_async(from.host, to.host,
+                                     static_cast<std::uint64_t>(std::max<std::int64_t>(bytes, 0)));
+  try {
+    comm->wait_for(remaining);
+    return Transfer::done;
+  } catch (const simgrid::TimeoutException&) {
+    if (comm->get_state() != sg::Activity::State::FINISHED &&
+        comm->get_state() != sg::Activity::State::CANCELED &&
+        comm->get_state() != sg::Activity::State::FAILED) {
+      comm->cancel();
+    }
+    return Transfer::timed_out;
+  } catch (const simgrid::NetworkFailureException&) {
+    return Transfer::failed;
+  }
+}
+
+Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState& edge,
+                             const CompiledCall& call, const TraceContext& trace, int attempt) {
+  Target& target = targets_[call.target];
+  SpanRecord span;
+  span.trace_id = trace.trace;
+  span.span_id = next_span_id();
+  span.parent_span_id = trace.parent_span_id;
+  span.kind = SpanKind::client;
+  span.service = caller.name;
+  span.operation = call.op_name;
+  span.peer = target.name;
+  span.instance = caller.instance;
+  span.host = caller.host->name;
+  span.start_s = now();
+  span.attempt = attempt;
+  auto finish = [&](Outcome outcome) {
+    span.end_s = now();
+    span.outcome = outcome;
+    emit_span(span);
+    return outcome;
+  };
+
+  const bool allowed = edge.breaker.allow(span.start_s);
+  note_breaker(edge);
+  if (!allowed) return finish(Outcome::circuit_open);
+
+  const auto& policy = *edge.policy;
+  const bool pooled = policy.pool.size > 0;
+  Outcome outcome = Outcome::ok;
+  std::uint64_t reply_version = 0;
+  std::int64_t key = 0;
+  if (target.is_datastore) {
+    key = static_cast<std::int64_t>(edge.rng.below(static_cast<std::uint64_t>(
+        std::max<std::int64_t>(1, datastores_[target.index - services_.size()]->spec->key_space))));
+  }
+  if (pooled && !acquire_connection(self, edge)) {
+    outcome = Outcome::pool_timeout;
+  } else {
+    const double deadline = now() + policy.timeout_ms / 1000.0;
+    Server* server = choose_server(edge, target, call, key);
+    if (server == nullptr) {
+      outcome = Outcome::unavailable;
+    } else {
+      const double extra = target.is_datastore ? 0.0 : services_[target.index]->extra_latency_s;
+      const auto sent =
+          transfer(*caller.host, *server->host, call.spec->request_bytes, deadline, extra);
+      if (sent == Transfer::timed_out) {
+        outcome = Outcome::timeout;
+      } else if (sent == Transfer::failed) {
+        outcome = Outcome::unavailable;
+      } else {
+        Request* request = new_request();
+        request->trace = trace.trace;
+        request->span_id = next_span_id();
+        request->parent_span_id = span.span_id;
+        request->op = call.op;
+        request->arrival_s = now();
+        request->reply_to = &self.waiter;
+        request->token = self.waiter.arm();
+        request->key = key;
+        const auto delivery = deliver(*server, request);
+        if (delivery != Delivery::accepted) {
+          self.waiter.disarm();
+          outcome = delivery == Delivery::rejected ? Outcome::rejected : Outcome::unavailable;
+        } else if (!self.waiter.wait(deadline - now())) {
+          outcome = Outcome::timeout;  // the callee goes on working; its reply is dropped
+        } else {
+          const Outcome reply = self.waiter.reply_outcome;
+          reply_version = self.waiter.reply_version;
+          const auto received =
+              transfer(*server->host, *caller.host, call.spec->response_bytes, deadline, 0.0);
+          if (received == Transfer::timed_out) {
+            outcome = Outcome::timeout;
+          } else if (received == Transfer::failed) {
+            outcome = Outcome::unavailable;
+          } else if (reply == Outcome::ok) {
+            outcome = Outcome::ok;
+          } else {
+            outcome = reply == Outcome::unavailable ? Outcome::unavailable : Outcome::error;
+          }
+        }
+      }
+    }
+    if (pooled) release_connection(edge);
+  }
+  if (outcome == Outcome::ok && target.is_datastore &&
+      datastores_[target.index - services_.size()]->spec->queries[call.op].type ==
+          model::QueryType::write) {
+    auto& written = edge.written[key];
+    written = std::max(written, reply_version);
+  }
+  edge.breaker.record(now(), outcome == Outcome::ok);
+  note_breaker(edge);
+  return finish(outcome);
+}
+
+Engine::Delivery Engine::deliver(Server& server, Request* request) {
+  auto& target = targets_[server.target];
+  if (!server.up) {
+    free_request(request);
+    return Delivery::down;
+  }
+  int& in_flight = target.in_flight[server.index];
+  const bool full = in_flight >= server.max_in_flight ||
+                    (server.idle.empty() && server.waiting.size() >= server.queue_capacity);
+  if (full) {
+    SpanRecord span;
+    span.trace_id = request->trace;
+    span.span_id = request->span_id;
+    span.parent_span_id = request->parent_span_id;
+    span.kind = SpanKind::server;
+    span.service = server.name;
+    span.operation = server.kind == Server::Kind::service
+                         ? std::string_view(server.service->spec->operations[request->op].name)
+                         : std::string_view(server.datastore->spec->queries[request->op].name);
+    span.instance = server.index;
+    span.host = server.host->name;
+    span.start_s = span.end_s = now();
+    span.outcome = Outcome::rejected;
+    emit_span(span);
+    free_request(request);
+    return Delivery::rejected;
+  }
+  ++in_flight;
+  ++stats_.hops;
+  if (!server.idle.empty()) {
+    ActorContext* worker = server.idle.back();
+    const std::uint64_t token = server.idle_tokens.back();
+    server.idle.pop_back();
+    server.idle_tokens.pop_back();
+    worker->assigned = request;
+    worker->waiter.notify(token);
+  } else {
+    server.waiting.push_back(request);
+  }
+  return Delivery::accepted;
+}
+
+void Engine::serve(ActorContext& self, Server& server, Request& request) {
+  request.started_s = now();
+  server.in_service.push_back(&request);
+  if (server.kind == Server::Kind::service) {
+    serve_operation(self, server, request);
+  } else {
+    serve_query(server, request);
+  }
+}
+
+void Engine::finish_request(Server& server, Request& request, Outcome outcome,
+                            std::uint64_t version) {
+  const double end = now();
+  auto it = std::find(server.in_service.begin(), server.in_service.end(), &request);
+  // Absent: a crash already failed it (set_server_up); the work done since is discarded.
+  const bool live = it != server.in_service.end();
+  if (live) {
+    server.in_service.erase(it);
+    --targets_[server.target].in_flight[server.index];
+  }
+  SpanRecord span;
+  span.trace_id = request.trace;
+  span.span_id = request.span_id;
+  span.parent_span_id = request.parent_span_id;
+  span.kind = SpanKind::server;
+  span.service = server.name;
+  span.instance = server.index;
+  span.host = server.host->name;
+  span.start_s = request.arrival_s;
+  span.end_s = end;
+  span.outcome = live ? outcome : Outcome::unavailable;
+  if (server.kind == Server::Kind::service) {
+    span.operation = server.service->spec->operations[request.op].name;
+  } else {
+    span.operation = server.datastore->spec->queries[request.op].name;
+  }
+  span.queue_s = request.started_s - request.arrival_s;
+  if (live) {
+    request.reply_to->reply_outcome = outcome;
+    request.reply_to->reply_version = version;
+    request.reply_to->notify(request.token);
+  }
+  emit_span(span);
+  free_request(&request);
+}
+
+Outcome Engine::run_parallel(ActorContext& self, CallerState& caller,
+                             const std::vector<const CompiledCall*>& jobs,
+                             const TraceContext& trace) {
+  struct Join {
+    int pending = 0;
+    bool failed = false;
+    Waiter* waiter = nullptr;
+    std::uint64_t token = 0;
+  } join;
+  join.pending = static_cast<int>(jobs.size()) - 1;
+  for (std::size_t j = 1; j < jobs.size(); ++j) {
+    const CompiledCall* job = jobs[j];
+    runners_->submit([this, &join, &caller, job, trace](ActorContext& helper) {
+      if (call(helper, caller, *job, trace) != Outcome::ok) join.failed = true;
+      if (--join.pending == 0 && join.waiter != nullptr) join.waiter->notify(join.token);
+    });
+  }
+  if (call(self, caller, *jobs.front(), trace) != Outcome::ok) join.failed = true;
+  if (join.pending > 0) {
+    join.waiter = &self.waiter;
+    join.token = self.waiter.arm();
+    self.waiter.wait(-1);
+  }
+  return join.failed ? Outcome::error : Outcome::ok;
+}
+
+Outcome Engine::run_steps(ActorContext& self, Server& instance, const CompiledOperation& op,
+                          const TraceContext& trace) {
+  auto& rng = instance.rng;
+  std::vector<const CompiledCall*> jobs;
+  for (const auto& step : op.steps) {
+    jobs.clear();
+    for (const auto& c : step.calls) {
+      const auto& spec = *c.spec;
+      if (spec.probability < 1.0 && !rng.bernoulli(spec.probability)) continue;
+      const double whole = std::floor(spec.count);
+      int repeats = static_cast<int>(whole);
+      if (spec.count > whole && rng.bernoulli(spec.count - whole)) ++repeats;
+      for (int r = 0; r < repeats; ++r) jobs.push_back(&c);
+    }
+    if (jobs.empty()) continue;
+    if (step.parallel && jobs.size() > 1) {
+      if (run_parallel(self, *instance.caller, jobs, trace) != Outcome::ok) return Outcome::error;
+      continue;
+    }
+    for (const CompiledCall* job : jobs) {
+      // A dependency that failed (after its retries) fails the operation: later steps are
+      // skipped, as a handler that throws would skip them.
+      if (call(self, *instance.caller, *job, trace) != Outcome::ok) return Outcome::error;
+    }
+  }
+  return Outcome::ok;
+}
+
+void Engine::serve_operation(ActorContext& self, Server& server, Request& request) {
+  auto& service = *server.service;
+  const auto& op = service.operations[request.op];
+  const double cpu_ms = std::max(0.0, op.spec->cpu_ms.sample(server.rng)) * service.cpu_factor;
+  const double flops = cpu_ms * 1e-3 * PlatformPlan::kReferenceFlops * server.host->stress;
+  if (flops > 0) {
+    sg::this_actor::execute(flops);
+    server.cpu_s_total += flops / PlatformPlan::kReferenceFlops;
+    server.host->busy_core_s += flops / server.host->speed_flops;
+  }
+  Outcome outcome = Outcome::ok;
+  if (op.spec->error_rate > 0 && server.rng.bernoulli(op.spec->error_rate)) {
+    outcome = Outcome::error;
+  } else {
+    outcome = run_steps(self, server, op, {request.trace, request.span_id});
+  }
+  finish_request(server, request, outcome, 0);
+}
+
+void Engine::serve_query(Server& server, Request& request) {
+  auto& ds = *server.datastore;
+  const auto& query = ds.spec->queries[request.op];
+  sleep_s(std::max(0.0, query.cost_ms.sample(server.rng)) / 1000.0);
+  const double t = now();
+  std::uint64_t version = 0;
+  if (query.type == model::QueryType::write) {
+    version = ds.versions.commit(request.key);
+    ++server.writes_total;
+    auto& nodes = targets_[ds.target].servers;
+    for (std::size_t r = 1; r < nodes.size(); ++r) {
+      const double lag = std::max(0.0, ds.spec->replication_lag_ms.sample(server.rng)) / 1000.0 +
+                         plan_.path_latency_s(server.host->index, nodes[r]->host->index);
+      ds.versions.replicate(static_cast<int>(r) - 1, request.key, version, t, t + lag);
+    }
+  } else {
+    if (ds.spec->consistency == model::Consistency::quorum) {
+      // A majority of nodes answers, starting with this one; the newest version wins.
+      const int nodes = ds.versions.replicas() + 1;
+      const int majority = nodes / 2 + 1;
+      for (int k = 0; k < majority; ++k) {
+        version =
+            std::max(version, ds.versions.node_version((server.index + k) % nodes, request.key, t));
+      }
+    } else {
+      version = ds.versions.node_version(server.index, request.key, t);
+    }
+    ++server.reads_total;
+    if (ds.versions.is_stale(request.key, version)) ++server.stale_reads_total;
+  }
+  finish_request(server, request, Outcome::ok, version);
+}
+
+// ---------------------------------------------------------------------------------------
+// Records
+
+Request* Engine::new_request() {
+  if (free_requests_.empty()) {
+    request_storage_.push_back(std::make_unique<Request>());
+    return request_storage_.back().get();
+  }
+  Request* r = free_requests_.back();
+  free_requests_.pop_back();
+  *r = Request{};
+  return r;
+}
+
+void Engine::free_request(Request* request) {
+  free_requests_.push_back(request);
+}
+
+void Engine::emit_span(const SpanRecord& span) {
+  ++stats_.spans;
+  for (auto* o : observers_) o->on_span(span);
+}
+
+void Engine::emit_entry(const EntryRecord& entry) {
+  ++stats_.entries;
+  for (auto* o : observers_) o->on_entry(entry);
+}
+
+void Engine::emit_event(const TwinEvent& event) {
+  for (auto* o : observers_) o->on_event(event);
+}
+
+void Engine::check_pool_recovery(double time) {
+  const double window = options_.snapshot_interval_s > 0 ? options_.snapshot_interval_s : 1.0;
+  for (auto& [key, group] : edge_groups_) {
+    if (group->exhausted && time - group->last_timeout_s >= window) {
+      group->exhausted = false;
+      emit_event({time,
+                  "pool_recovered",
+                  group->component,
+                  {{"acquire_timeouts", std::to_string(group->timeouts_in_episode)}}});
+      group->timeouts_in_episode = 0;
+    }
+  }
+}
+
+Snapshot Engine::take_snapshot(double time) {
+  Snapshot s;
+  s.time_s = time;
+  for (const auto& service : services_) {
+    const auto& memory = service->spec->memory;
+    for (const auto& instance : service->instances) {
+      const int busy = instance->workers - static_cast<int>(instance->idle.size());
+      const int queued = static_cast<int>(instance->waiting.size());
+      const int in_flight = targets_[instance->target].in_flight[instance->index];
+      s.instances.push_back({instance->name, instance->index, instance->host->name, instance->up,
+                             instance->workers, busy, queued,
+                             memory.base_mb + memory.per_request_kb * in_flight / 1024.0,
+                             instance->cpu_s_total});
+    }
+  }
+  for (const auto& host : hosts_) {
+    s.hosts.push_back({host.name, host.zone, host.cores, host.busy_core_s});
+  }
+  for (const auto& [key, group] : edge_groups_) {
+    PoolGauge pool{group->from, group->to, 0, 0, 0, group->acquire_timeouts_total};
+    for (const EdgeState* edge : group->members) {
+      pool.size += edge->policy->pool.size;
+      pool.in_use += edge->pool.in_use;
+      pool.waiters += static_cast<int>(edge->pool.waiters.size());
+      if (edge->policy->breaker.enabled) {
+        s.breakers.push_back({group->from, group->to, edge->instance, edge->breaker.state()});
+      }
+    }
+    if (pool.size > 0) s.pools.push_back(pool);
+  }
+  for (const auto& ds : datastores_) {
+    for (const auto& node : ds->nodes) {
+      const double lag =
+          node->index == 0 ? 0.0 : ds->versions.lag_s(node->index - 1, time) * 1000.0;
+      s.datastores.push_back({node->name, node->index, node->up, lag,
+                              targets_[node->target].in_flight[node->index], node->reads_total,
+                              node->stale_reads_total, node->writes_total});
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Runtime hooks
+
+void Engine::at(double at_s, std::function<void(TwinRuntime&)> action) {
+  simgrid::kernel::timer::Timer::set(std::max(at_s, now()),
+                                     [this, action = std::move(action)] { action(runtime_); });
+}
+
+void Engine::set_server_up(Server& server, bool up) {
+  if (server.up == up) return;
+  server.up = up;
+  if (up) return;
+  // The process died: whatever it held fails now; workers still busy finish as ghosts.
+  auto fail = [&](Request* request) {
+    request->reply_to->reply_outcome = Outcome::unavailable;
+    request->reply_to->notify(request->token);
+  };
+  for (Request* r : server.in_service) fail(r);
+  server.in_service.clear();
+  for (Request* r : server.waiting) {
+    fail(r);
+    free_request(r);
+  }
+  server.waiting.clear();
+  targets_[server.target].in_flight[server.index] = 0;
+}
+
+ServiceState& Engine::service_named(std::string_view name) {
+  for (auto& s : services_) {
+    if (s->spec->name == name) return *s;
+  }
+  throw std::out_of_range(fmt::format("no service '{}'", name));
+}
+
+DatastoreState& Engine::datastore_named(std::string_view name) {
+  for (auto& d : datastores_) {
+    if (d->spec->name == name) return *d;
+  }
+  throw std::out_of_range(fmt::format("no datastore '{}'", name));
+}
+
+HostState& Engine::host_named(std::string_view name) {
+  for (auto& h : hosts_) {
+    if (h.name == name) return h;
+  }
+  throw std::out_of_range(fmt::format("no host '{}'", name));
+}
+
+void Engine::set_zone_latency(int zone_a, int zone_b, double latency_s) {
+  if (zone_a == zone_b) {
+    for (int h : plan_.zones[zone_a].hosts) {
+      plan_.hosts[h].nic.latency_s = latency_s / 2;
+      if (h < static_cast<int>(nic_links_.size())) nic_links_[h]->set_latency(latency_s / 2);
+    }
+    return;
+  }
+  auto& route = plan_.zone_route(zone_a, zone_b);
+  double half_nics = 0;
+  for (int z : {zone_a, zone_b}) {
+    if (!plan_.zones[z].hosts.empty())
+      half_nics += plan_.hosts[plan_.zones[z].hosts[0]].nic.latency_s;
+  }
+  route.link.latency_s = std::max(0.0, latency_s - half_nics);
+  for (std::size_t i = 0; i < plan_.zone_routes.size(); ++i) {
+    if (&plan_.zone_routes[i] == &route && i < zone_links_.size()) {
+      zone_links_[i]->set_latency(route.link.latency_s);
+    }
+  }
+}
+
+void Engine::set_edge_policy(const model::EdgePolicy& policy) {
+  // The policy must outlive the run: keep a copy per change.
+  static std::vector<std::unique_ptr<model::EdgePolicy>> kept;
+  kept.push_back(std::make_unique<model::EdgePolicy>(policy));
+  const model::EdgePolicy* stored = kept.back().get();
+  auto it = edge_groups_.find({policy.from, policy.to});
+  if (it == edge_groups_.end()) return;
+  for (EdgeState* edge : it->second->members) {
+    edge->policy = stored;
+    edge->breaker.set_policy(stored->breaker);
+    edge->balancer.set_kind(stored->load_balancing);
+    edge->budget.set_ratio(stored->retry.budget_ratio);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+
+RunStats Engine::run() {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const double duration =
+      options_.duration_s > 0 ? options_.duration_s : topology_.workload.duration_s;
+  stats_.simulated_s = duration;
+
+  static int argc = 2;
+  static char arg0[] = "doppel-twin";
+  static char arg1[] = "--log=root.thresh:critical";
+  static char* argv[] = {arg0, arg1, nullptr};
+  // One engine per process, kept until exit: its actors end with the process.
+  auto* engine = new sg::Engine(&argc, argv);
+  sg::Engine::set_config("contexts/stack-size:128");
+  build_platform();
+  build_model();
+  start_actors();
+  sg::Actor::create("sampler", hosts_.front().host, [this, duration] { sampler_loop(duration); });
+  if (options_.on_start) options_.on_start(runtime_);
+  engine->run();
+  for (auto* o : observers_) o->on_run_end(duration);
+  stats_.wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return stats_;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Public surface
+
+double TwinRuntime::now() const {
+  return detail::now();
+}
+void TwinRuntime::at(double at_s, std::function<void(TwinRuntime&)> action) {
+  engine_->at(at_s, std::move(action));
+}
+void TwinRuntime::set_instance_up(std::string_view service, int instance, bool up) {
+  engine_->set_server_up(*engine_->service_named(service).instances.at(instance), up);
+  emit_event({now(),
+              up ? "instance_up" : "instance_down",
+              std::string(service),
+              {{"instance", std::to_string(instance)}}});
+}
+void TwinRuntime::set_datastore_node_up(std::string_view datastore, int node, bool up) {
+  engine_->set_server_up(*engine_->datastore_named(datastore).nodes.at(node), up);
+  emit_event({now(),
+              up ? "datastore_node_up" : "datastore_node_down",
+              std::string(datastore),
+              {{"node", std::to_string(node)}}});
+}
+void TwinRuntime::set_extra_latency(std::string_view service, double ms) {
+  engine_->service_named(service).extra_latency_s = std::max(0.0, ms) / 1000.0;
+}
+void TwinRuntime::set_zone_latency(std::string_view zone_a, std::string_view zone_b,
+                                   double latency_us) {
+  const int a = engine_->zone_index(zone_a);
+  const int b = engine_->zone_index(zone_b);
+  if (a < 0 || b < 0) throw std::out_of_range("unknown zone");
+  engine_->set_zone_latency(a, b, std::max(0.0, latency_us) * 1e-6);
+}
+void TwinRuntime::set_cpu_stress(std::string_view host, double factor) {
+  engine_->host_named(host).stress = std::max(1e-3, factor);
+}
+void TwinRuntime::set_edge_policy(const model::EdgePolicy& policy) {
+  engine_->set_edge_policy(policy);
+}
+void TwinRuntime::set_cpu_cost_factor(std::string_view service, double factor) {
+  engine_->service_named(service).cpu_factor = std::max(0.0, factor);
+}
+void TwinRuntime::emit_event(const TwinEvent& event) {
+  engine_->emit_event(event);
+}
+
+RunStats run_twin(const model::Topology& topology, const TwinOptions& options,
+                  std::span<TwinObserver* const> observers) {
+  static std::atomic<bool> ran{false};
+  if (ran.exchange(true)) {
+    throw std::logic_error(
+        "run_twin: one simulation per process (SimGrid's engine is a singleton); run "
+        "replications as separate processes");
+  }
+  // Kept alive with the engine: SimGrid's actors may still refer to it at exit.
+  auto* engine = new detail::Engine(topology, options, observers);
+  return engine->run();
+}
+
+}  // namespace doppel::twin

@@ -1,0 +1,193 @@
+#include "twin/platform_plan.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "doppel/model/input_error.hpp"
+#include "doppel/twin/twin.hpp"
+
+namespace doppel::twin::detail {
+
+namespace {
+double bytes_per_s(double mbps) {
+  return mbps * 1e6 / 8.0;
+}
+
+int zone_index(const model::Topology& topology, std::string_view name, const std::string& where) {
+  for (std::size_t i = 0; i < topology.zones.size(); ++i) {
+    if (topology.zones[i].name == name) return static_cast<int>(i);
+  }
+  throw InputError(topology.name, InputLocation{where, {}, {}, {}},
+                   fmt::format("unknown zone '{}'", name));
+}
+
+// XML attribute values: names come from users' files.
+std::string escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string link_xml(const PlatformPlan::Link& link, std::string_view indent) {
+  return fmt::format(
+      "{}<link id=\"{}\" bandwidth=\"{:.17g}Bps\" latency=\"{:.17g}s\" "
+      "sharing_policy=\"SPLITDUPLEX\"/>\n",
+      indent, escape(link.name), link.bandwidth_bytes_per_s, link.latency_s);
+}
+}  // namespace
+
+PlatformPlan make_platform_plan(const model::Topology& topology) {
+  PlatformPlan plan;
+  for (std::size_t z = 0; z < topology.zones.size(); ++z) {
+    const auto& zone = topology.zones[z];
+    PlatformPlan::Zone planned{zone.name, zone.name + "_gateway", {}};
+    for (const auto& host : zone.hosts) {
+      planned.hosts.push_back(static_cast<int>(plan.hosts.size()));
+      plan.hosts.push_back({host.name,
+                            static_cast<int>(z),
+                            host.speed * PlatformPlan::kReferenceFlops,
+                            std::max(1, host.cores),
+                            {host.name + "_nic", bytes_per_s(zone.network.bandwidth_mbps),
+                             zone.network.latency_us * 1e-6 / 2}});
+    }
+    plan.zones.push_back(std::move(planned));
+  }
+  for (std::size_t a = 0; a < topology.zones.size(); ++a) {
+    for (std::size_t b = a + 1; b < topology.zones.size(); ++b) {
+      plan.zone_routes.push_back(
+          {static_cast<int>(a),
+           static_cast<int>(b),
+           {fmt::format("{}--{}", topology.zones[a].name, topology.zones[b].name),
+            bytes_per_s(topology.default_zone_link.bandwidth_mbps),
+            topology.default_zone_link.latency_us * 1e-6}});
+    }
+  }
+  for (std::size_t i = 0; i < topology.zone_links.size(); ++i) {
+    const auto& zl = topology.zone_links[i];
+    const auto where = fmt::format("/network/zone_links/{}", i);
+    const int a = zone_index(topology, zl.from, where + "/from");
+    const int b = zone_index(topology, zl.to, where + "/to");
+    if (a == b) continue;
+    auto& route = plan.zone_route(a, b);
+    route.link.bandwidth_bytes_per_s = bytes_per_s(zl.network.bandwidth_mbps);
+    route.link.latency_s = zl.network.latency_us * 1e-6;
+  }
+  // The NICs at both ends already carry half their zone's latency.
+  for (auto& route : plan.zone_routes) {
+    const double half_nics = (topology.zones[route.from].network.latency_us +
+                              topology.zones[route.to].network.latency_us) *
+                             1e-6 / 2;
+    route.link.latency_s = std::max(0.0, route.link.latency_s - half_nics);
+  }
+  return plan;
+}
+
+int PlatformPlan::host_index(std::string_view name) const {
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    if (hosts[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const PlatformPlan::ZoneRoute& PlatformPlan::zone_route(int zone_a, int zone_b) const {
+  const int lo = std::min(zone_a, zone_b);
+  const int hi = std::max(zone_a, zone_b);
+  for (const auto& r : zone_routes) {
+    if (r.from == lo && r.to == hi) return r;
+  }
+  throw std::out_of_range("no route between zones");
+}
+
+PlatformPlan::ZoneRoute& PlatformPlan::zone_route(int zone_a, int zone_b) {
+  return const_cast<ZoneRoute&>(std::as_const(*this).zone_route(zone_a, zone_b));
+}
+
+double PlatformPlan::path_latency_s(int from_host, int to_host) const {
+  if (from_host == to_host) return 0.0;
+  const auto& a = hosts[from_host];
+  const auto& b = hosts[to_host];
+  const double nics = a.nic.latency_s + b.nic.latency_s;
+  if (a.zone == b.zone) return nics;
+  return nics + zone_route(a.zone, b.zone).link.latency_s;
+}
+
+double PlatformPlan::path_bandwidth(int from_host, int to_host) const {
+  if (from_host == to_host) return std::numeric_limits<double>::infinity();
+  const auto& a = hosts[from_host];
+  const auto& b = hosts[to_host];
+  double bw = std::min(a.nic.bandwidth_bytes_per_s, b.nic.bandwidth_bytes_per_s);
+  if (a.zone != b.zone) bw = std::min(bw, zone_route(a.zone, b.zone).link.bandwidth_bytes_per_s);
+  return bw;
+}
+
+std::string to_platform_xml(const PlatformPlan& plan) {
+  std::string xml =
+      "<?xml version='1.0'?>\n"
+      "<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
+      "<platform version=\"4.1\">\n"
+      "  <!-- Doppel runs it with network/model:CM02 (no latency or bandwidth factors). -->\n";
+  xml += fmt::format("  <zone id=\"{}\" routing=\"Full\">\n", PlatformPlan::kRootZone);
+  for (const auto& zone : plan.zones) {
+    xml += fmt::format("    <zone id=\"{}\" routing=\"Full\">\n", escape(zone.name));
+    for (int h : zone.hosts) {
+      const auto& host = plan.hosts[h];
+      xml += fmt::format("      <host id=\"{}\" speed=\"{:.17g}f\" core=\"{}\"/>\n",
+                         escape(host.name), host.speed_flops, host.cores);
+    }
+    for (int h : zone.hosts) xml += link_xml(plan.hosts[h].nic, "      ");
+    xml += fmt::format("      <router id=\"{}\"/>\n", escape(zone.gateway));
+    for (std::size_t i = 0; i < zone.hosts.size(); ++i) {
+      const auto& a = plan.hosts[zone.hosts[i]];
+      for (std::size_t j = i + 1; j < zone.hosts.size(); ++j) {
+        const auto& b = plan.hosts[zone.hosts[j]];
+        xml += fmt::format(
+            "      <route src=\"{}\" dst=\"{}\"><link_ctn id=\"{}\" direction=\"UP\"/>"
+            "<link_ctn id=\"{}\" direction=\"DOWN\"/></route>\n",
+            escape(a.name), escape(b.name), escape(a.nic.name), escape(b.nic.name));
+      }
+      xml += fmt::format(
+          "      <route src=\"{}\" dst=\"{}\"><link_ctn id=\"{}\" direction=\"UP\"/></route>\n",
+          escape(a.name), escape(zone.gateway), escape(a.nic.name));
+    }
+    xml += "    </zone>\n";
+  }
+  for (const auto& route : plan.zone_routes) xml += link_xml(route.link, "    ");
+  for (const auto& route : plan.zone_routes) {
+    const auto& a = plan.zones[route.from];
+    const auto& b = plan.zones[route.to];
+    xml += fmt::format(
+        "    <zoneRoute src=\"{}\" dst=\"{}\" gw_src=\"{}\" gw_dst=\"{}\">"
+        "<link_ctn id=\"{}\" direction=\"UP\"/></zoneRoute>\n",
+        escape(a.name), escape(b.name), escape(a.gateway), escape(b.gateway),
+        escape(route.link.name));
+  }
+  xml += "  </zone>\n</platform>\n";
+  return xml;
+}
+
+}  // namespace doppel::twin::detail
+
+namespace doppel::twin {
+std::string platform_xml(const model::Topology& topology) {
+  return detail::to_platform_xml(detail::make_platform_plan(topology));
+}
+}  // namespace doppel::twin

@@ -1,0 +1,131 @@
+// The few SimGrid-backed building blocks the engine is made of: a one-shot wake-up for an
+// actor, and a pool of reusable actors for short tasks. Private to src/twin (SimGrid stays
+// out of public headers); this and engine.cpp are the only files that include SimGrid.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <simgrid/s4u/Actor.hpp>
+#include <simgrid/s4u/Host.hpp>
+#include <simgrid/s4u/Semaphore.hpp>
+
+#include "doppel/twin/observer.hpp"
+
+namespace doppel::twin::detail {
+
+// An actor waits for one thing at a time: a reply, a pooled connection, a task, a join.
+// arm() starts a wait and returns its token; whoever completes it calls notify(token); a
+// notify with an old token (the waiter gave up or moved on) is ignored. This is how a callee
+// that finishes after its caller's timeout keeps working without waking anyone.
+class Waiter {
+ public:
+  std::uint64_t arm() {
+    awaiting_ = ++sequence_;
+    signaled_ = false;
+    return awaiting_;
+  }
+  void disarm() { awaiting_ = 0; }
+  bool notify(std::uint64_t token) {
+    if (token == 0 || token != awaiting_ || signaled_) return false;
+    signaled_ = true;
+    semaphore_->release();
+    return true;
+  }
+  // Blocks until notified or `timeout_s` passes (< 0: no timeout). True if notified.
+  bool wait(double timeout_s) {
+    if (signaled_) {
+      semaphore_->acquire();  // the token is there: returns at once
+    } else if (timeout_s < 0) {
+      semaphore_->acquire();
+    } else if (timeout_s > 0) {
+      // A notify in the same instant as the timeout leaves a token behind: consume it.
+      if (semaphore_->acquire_timeout(timeout_s) && signaled_) semaphore_->acquire();
+    }
+    awaiting_ = 0;
+    return signaled_;
+  }
+
+  // What the notifier hands over with a reply.
+  Outcome reply_outcome = Outcome::ok;
+  std::uint64_t reply_version = 0;
+
+ private:
+  simgrid::s4u::SemaphorePtr semaphore_ = simgrid::s4u::Semaphore::create(0);
+  std::uint64_t sequence_ = 0;
+  std::uint64_t awaiting_ = 0;
+  bool signaled_ = false;
+};
+
+struct Request;
+
+// Per actor: its waiter and what it was handed to do next.
+struct ActorContext {
+  Waiter waiter;
+  std::function<void(ActorContext&)> task;  // runners
+  Request* assigned = nullptr;              // server workers
+};
+
+// Reusable actors for entry requests and the branches of parallel calls: creating an actor
+// costs two memory mappings and a stack, so finished runners wait for the next task instead.
+// Beyond `max_actors` tasks wait in a backlog (SimGrid's ~32k actor ceiling, SIMGRID.md).
+class RunnerPool {
+ public:
+  RunnerPool(simgrid::s4u::Host* host, std::size_t max_actors) : host_(host), max_(max_actors) {}
+
+  void submit(std::function<void(ActorContext&)> task) {
+    if (!idle_.empty()) {
+      ActorContext* runner = idle_.back();
+      idle_.pop_back();
+      runner->task = std::move(task);
+      runner->waiter.notify(tokens_.back());
+      tokens_.pop_back();
+      return;
+    }
+    if (runners_.size() >= max_) {
+      backlog_.push_back(std::move(task));
+      ++backlogged_total_;
+      return;
+    }
+    auto runner = std::make_unique<ActorContext>();
+    runner->task = std::move(task);
+    ActorContext* raw = runner.get();
+    runners_.push_back(std::move(runner));
+    simgrid::s4u::Actor::create("runner", host_, [this, raw] { loop(*raw); })->daemonize();
+  }
+
+  std::size_t size() const { return runners_.size(); }
+  std::size_t busy() const { return runners_.size() - idle_.size(); }
+  std::uint64_t backlogged_total() const { return backlogged_total_; }
+
+ private:
+  void loop(ActorContext& self) {
+    while (true) {
+      auto task = std::move(self.task);
+      self.task = nullptr;
+      task(self);
+      if (!backlog_.empty()) {
+        self.task = std::move(backlog_.front());
+        backlog_.pop_front();
+        continue;
+      }
+      idle_.push_back(&self);
+      tokens_.push_back(self.waiter.arm());
+      self.waiter.wait(-1);
+    }
+  }
+
+  simgrid::s4u::Host* host_;
+  std::size_t max_;
+  std::vector<std::unique_ptr<ActorContext>> runners_;
+  std::vector<ActorContext*> idle_;
+  std::vector<std::uint64_t> tokens_;  // idle_[i] waits with tokens_[i]
+  std::deque<std::function<void(ActorContext&)>> backlog_;
+  std::uint64_t backlogged_total_ = 0;
+};
+
+}  // namespace doppel::twin::detail

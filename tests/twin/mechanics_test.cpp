@@ -1,0 +1,5 @@
+#include <gtest/gtest.h>
+
+#include "twin/circuit_breaker.hpp"
+
+TEST(CircuitBreaker, Placeholder) {}
