@@ -121,7 +121,6 @@ struct OtlpTraceWriter::Impl {
       attributes.push_back(string_attribute("peer.service", span.peer));
     }
     attributes.push_back(int_attribute("doppel.instance", span.instance));
-    if (!span.host.empty()) attributes.push_back(string_attribute("host.name", span.host));
     attributes.push_back(string_attribute("doppel.outcome", twin::to_string(span.outcome)));
     if (span.kind == twin::SpanKind::client) {
       attributes.push_back(int_attribute("doppel.attempt", span.attempt));
@@ -142,26 +141,36 @@ struct OtlpTraceWriter::Impl {
     return json;
   }
 
-  // One ExportTraceServiceRequest: a resourceSpans per service, in order of first appearance.
+  // One ExportTraceServiceRequest: a resourceSpans per service instance (what one process's
+  // SDK would export), in order of first appearance.
   void write_line(const std::vector<OwnedSpan>& spans, const twin::EntryRecord* entry) {
     if (spans.empty()) return;
-    std::vector<std::pair<std::string_view, std::vector<const OwnedSpan*>>> by_service;
+    std::vector<std::vector<const OwnedSpan*>> by_process;
     for (const auto& span : spans) {
-      auto group = std::find_if(by_service.begin(), by_service.end(),
-                                [&](const auto& g) { return g.first == span.service; });
-      if (group == by_service.end()) {
-        by_service.emplace_back(span.service, std::vector<const OwnedSpan*>{});
-        group = std::prev(by_service.end());
+      auto group = std::find_if(by_process.begin(), by_process.end(), [&](const auto& g) {
+        return g.front()->service == span.service && g.front()->instance == span.instance &&
+               g.front()->host == span.host;
+      });
+      if (group == by_process.end()) {
+        by_process.emplace_back();
+        group = std::prev(by_process.end());
       }
-      group->second.push_back(&span);
+      group->push_back(&span);
     }
     Json resource_spans = Json::array();
-    for (const auto& [service, group] : by_service) {
+    for (const auto& group : by_process) {
+      const OwnedSpan& first = *group.front();
+      Json resource_attributes =
+          Json::array({string_attribute("service.name", first.service),
+                       string_attribute("service.instance.id",
+                                        fmt::format("{}-{}", first.service, first.instance))});
+      if (!first.host.empty()) {
+        resource_attributes.push_back(string_attribute("host.name", first.host));
+      }
       Json span_array = Json::array();
       for (const OwnedSpan* span : group) span_array.push_back(span_json(*span, entry));
       resource_spans.push_back(
-          Json{{"resource",
-                Json{{"attributes", Json::array({string_attribute("service.name", service)})}}},
+          Json{{"resource", Json{{"attributes", std::move(resource_attributes)}}},
                {"scopeSpans", Json::array({Json{{"scope", Json{{"name", "doppel"}}},
                                                 {"spans", std::move(span_array)}}})}});
     }
