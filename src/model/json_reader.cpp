@@ -60,8 +60,8 @@ void JsonValue::fail_unknown_word(const std::string& word,
     if (!listed.empty()) listed += ", ";
     listed += name;
   }
-  fail(fmt::format("unknown value \"{}\"{}: expected one of {}", word, did_you_mean(word, names),
-                   listed));
+  fail(fmt::format("unknown value \"{}\", expected one of {}{}", word, listed,
+                   did_you_mean(word, names)));
 }
 
 std::string JsonValue::as_string() const {
