@@ -49,7 +49,7 @@ std::string escape(std::string_view text) {
 
 std::string link_xml(const PlatformPlan::Link& link, std::string_view indent) {
   return fmt::format(
-      "{}<link id=\"{}\" bandwidth=\"{:.17g}Bps\" latency=\"{:.17g}s\" "
+      "{}<link id=\"{}\" bandwidth=\"{}Bps\" latency=\"{}s\" "
       "sharing_policy=\"SPLITDUPLEX\"/>\n",
       indent, escape(link.name), link.bandwidth_bytes_per_s, link.latency_s);
 }
@@ -67,7 +67,7 @@ PlatformPlan make_platform_plan(const model::Topology& topology) {
                             host.speed * PlatformPlan::kReferenceFlops,
                             std::max(1, host.cores),
                             {host.name + "_nic", bytes_per_s(zone.network.bandwidth_mbps),
-                             zone.network.latency_us * 1e-6 / 2}});
+                             zone.network.latency_us / 2e6}});
     }
     plan.zones.push_back(std::move(planned));
   }
@@ -78,7 +78,7 @@ PlatformPlan make_platform_plan(const model::Topology& topology) {
            static_cast<int>(b),
            {fmt::format("{}--{}", topology.zones[a].name, topology.zones[b].name),
             bytes_per_s(topology.default_zone_link.bandwidth_mbps),
-            topology.default_zone_link.latency_us * 1e-6}});
+            topology.default_zone_link.latency_us / 1e6}});
     }
   }
   for (std::size_t i = 0; i < topology.zone_links.size(); ++i) {
@@ -89,7 +89,7 @@ PlatformPlan make_platform_plan(const model::Topology& topology) {
     if (a == b) continue;
     auto& route = plan.zone_route(a, b);
     route.link.bandwidth_bytes_per_s = bytes_per_s(zl.network.bandwidth_mbps);
-    route.link.latency_s = zl.network.latency_us * 1e-6;
+    route.link.latency_s = zl.network.latency_us / 1e6;
   }
   // The NICs at both ends already carry half their zone's latency.
   for (auto& route : plan.zone_routes) {
@@ -150,8 +150,8 @@ std::string to_platform_xml(const PlatformPlan& plan) {
     xml += fmt::format("    <zone id=\"{}\" routing=\"Full\">\n", escape(zone.name));
     for (int h : zone.hosts) {
       const auto& host = plan.hosts[h];
-      xml += fmt::format("      <host id=\"{}\" speed=\"{:.17g}f\" core=\"{}\"/>\n",
-                         escape(host.name), host.speed_flops, host.cores);
+      xml += fmt::format("      <host id=\"{}\" speed=\"{}f\" core=\"{}\"/>\n", escape(host.name),
+                         host.speed_flops, host.cores);
     }
     for (int h : zone.hosts) xml += link_xml(plan.hosts[h].nic, "      ");
     xml += fmt::format("      <router id=\"{}\"/>\n", escape(zone.gateway));
