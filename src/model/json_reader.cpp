@@ -1,7 +1,10 @@
 #include "model/json_reader.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
+#include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -208,7 +211,7 @@ std::string parse_error_reason(const std::string& what) {
   return bracket == std::string::npos ? what : what.substr(bracket + 2);
 }
 
-// Line and column (both 1-based) of the byte nlohmann stopped at.
+// Line and column (both 1-based) of a 1-based byte position, as nlohmann reports them.
 std::pair<std::int64_t, std::int64_t> line_and_column(std::string_view text, std::size_t byte) {
   // nlohmann counts `byte` from 1 and points at the character it could not accept.
   const std::size_t end = std::min(byte == 0 ? 0 : byte - 1, text.size());
@@ -222,15 +225,103 @@ std::pair<std::int64_t, std::int64_t> line_and_column(std::string_view text, std
   }
   return {line, static_cast<std::int64_t>(end - line_start) + 1};
 }
+
+// nlohmann keeps one of two equal keys without a word; a pasted block that repeats
+// "timeout_ms" is a real mistake, so the parse callback tracks where it is and names the
+// duplicate by its JSON pointer.
+class DuplicateKeyGuard {
+ public:
+  explicit DuplicateKeyGuard(const std::string& file) : file_(&file) {}
+
+  bool operator()(int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        frames_.push_back(Frame{event == Event::object_start, {}, {}, 0});
+        break;
+      case Event::key: {
+        Frame& frame = frames_.back();
+        frame.key = parsed.get<std::string>();
+        if (!frame.keys.insert(frame.key).second) {
+          throw InputError(*file_, InputLocation{current_pointer(), {}, {}, {}},
+                           fmt::format("duplicate key \"{}\" in this object", frame.key));
+        }
+        break;
+      }
+      case Event::object_end:
+      case Event::array_end:
+        frames_.pop_back();
+        next_element();
+        break;
+      case Event::value:
+        next_element();
+        break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool object = false;
+    std::set<std::string> keys;
+    std::string key;        // the member being read, in an object
+    std::size_t index = 0;  // the element being read, in an array
+  };
+
+  void next_element() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;
+  }
+
+  std::string current_pointer() const {
+    std::string pointer;
+    for (const auto& frame : frames_) {
+      pointer += "/";
+      pointer += frame.object ? escape_pointer_token(frame.key) : std::to_string(frame.index);
+    }
+    return pointer;
+  }
+
+  const std::string* file_;
+  std::vector<Frame> frames_;
+};
+
+// Error texts quote the input; bytes that are not printable ASCII (broken UTF-8 above all)
+// are shown as \xNN so the message itself stays valid text.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
+}
 }  // namespace
 
 nlohmann::json parse_json_text(std::string_view text, const std::string& file) {
+  DuplicateKeyGuard guard(file);
   try {
-    return nlohmann::json::parse(text.begin(), text.end());
+    return nlohmann::json::parse(text.begin(), text.end(), std::ref(guard));
   } catch (const nlohmann::json::parse_error& error) {
     const auto [line, column] = line_and_column(text, error.byte);
     throw InputError(file, InputLocation{{}, line, column, static_cast<std::int64_t>(error.byte)},
-                     "malformed JSON: " + parse_error_reason(error.what()));
+                     "malformed JSON: " + printable(parse_error_reason(error.what())));
+  } catch (const nlohmann::json::exception& error) {
+    // Number overflow (1e400) comes without a position: point at the literal it quotes.
+    const std::string reason = parse_error_reason(error.what());
+    InputLocation where;
+    const auto open = reason.find('\'');
+    const auto close = reason.rfind('\'');
+    if (open != std::string::npos && close > open) {
+      const auto at = text.find(reason.substr(open + 1, close - open - 1));
+      if (at != std::string_view::npos) {
+        std::tie(where.line, where.column) = line_and_column(text, at + 1);
+      }
+    }
+    throw InputError(file, where, "malformed JSON: " + printable(reason));
   }
 }
 
