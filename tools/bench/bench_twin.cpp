@@ -1,0 +1,238 @@
+// doppel-bench-twin: how fast the twin simulates (docs/performance.md, "Twin engine").
+//
+//   doppel-bench-twin                 the whole matrix, one child process per run, as Markdown
+//   doppel-bench-twin --one ...       one run in this process, one JSON line
+//
+// A hop is a request delivered to a server (a service instance or a datastore node).
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "doppel/model/topology_loader.hpp"
+#include "doppel/twin/runtime.hpp"
+#include "doppel/twin/twin.hpp"
+
+#include "bare_s4u.hpp"
+
+namespace {
+
+using doppel::model::Topology;
+using doppel::twin::EntryRecord;
+using doppel::twin::Outcome;
+using doppel::twin::TwinObserver;
+using doppel::twin::TwinOptions;
+
+// User + system CPU seconds of this process: on a shared machine, wall time measures the
+// neighbours as much as the engine.
+double cpu_s() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
+
+double rss_mb() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
+// Counts without keeping records, so the figures are the engine's cost.
+class CountingObserver : public TwinObserver {
+ public:
+  void on_entry(const EntryRecord& e) override {
+    ++entries;
+    ok += e.outcome == Outcome::ok;
+    intervals.emplace_back(e.start_s, e.end_s);
+  }
+  void on_span(const doppel::twin::SpanRecord&) override { ++spans; }
+  void on_snapshot(const doppel::twin::Snapshot&) override {
+    peak_rss_mb = std::max(peak_rss_mb, rss_mb());
+  }
+
+  // Most entry requests in flight at once (a sweep over their intervals).
+  std::size_t peak_in_flight() const {
+    std::vector<std::pair<double, int>> edges;
+    for (const auto& [start, end] : intervals) {
+      edges.emplace_back(start, +1);
+      edges.emplace_back(end, -1);
+    }
+    std::sort(edges.begin(), edges.end());
+    long current = 0, peak = 0;
+    for (const auto& e : edges) peak = std::max(peak, current += e.second);
+    return static_cast<std::size_t>(peak);
+  }
+
+  std::uint64_t entries = 0, ok = 0, spans = 0;
+  double peak_rss_mb = 0;
+  std::vector<std::pair<double, double>> intervals;
+};
+
+// Scales every client's rate so the workload starts at `rps` requests per second in total.
+void set_total_rate(Topology& topology, double rps) {
+  double base = 0;
+  for (const auto& c : topology.workload.clients) base += c.rate.empty() ? 0 : c.rate.front().rps;
+  if (base <= 0) return;
+  for (auto& c : topology.workload.clients) {
+    for (auto& p : c.rate) p.rps *= rps / base;
+  }
+}
+
+int run_one(const std::string& file, const std::string& engine, const std::string& network,
+            double rps, double duration) {
+  auto topology = doppel::model::load_topology(file);
+  set_total_rate(topology, rps);
+  nlohmann::json out{
+      {"engine", engine}, {"network", network}, {"rps", rps}, {"duration_s", duration}};
+  const double cpu_before = cpu_s();
+  if (engine == "bare") {
+    const auto stats = doppel::bench::run_bare(topology, network == "flow", duration);
+    out["hops"] = stats.hops;
+    out["wall_s"] = stats.wall_s;
+  } else {
+    CountingObserver counter;
+    TwinObserver* observers[] = {&counter};
+    TwinOptions options;
+    options.duration_s = duration;
+    options.network =
+        network == "flow" ? TwinOptions::NetworkModel::flow : TwinOptions::NetworkModel::latency;
+    double start_rss = 0;
+    options.on_start = [&](doppel::twin::TwinRuntime&) { start_rss = rss_mb(); };
+    const auto stats = doppel::twin::run_twin(topology, options, observers);
+    out["hops"] = stats.hops;
+    out["wall_s"] = stats.wall_s;
+    out["entries"] = stats.entries;
+    out["spans"] = stats.spans;
+    out["ok_share"] = stats.entries ? static_cast<double>(counter.ok) / stats.entries : 0.0;
+    out["start_rss_mb"] = start_rss;
+    out["peak_rss_mb"] = counter.peak_rss_mb;
+    out["peak_in_flight"] = counter.peak_in_flight();
+  }
+  out["cpu_s"] = cpu_s() - cpu_before;  // loading the topology included: milliseconds
+  out["hops_per_cpu_s"] = out["hops"].get<double>() / out["cpu_s"].get<double>();
+  out["hops_per_s"] = out["hops"].get<double>() / out["wall_s"].get<double>();
+  out["speedup"] = duration / out["wall_s"].get<double>();
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+nlohmann::json run_child(const std::string& self, const std::vector<std::string>& args) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    std::vector<char*> argv{const_cast<char*>(self.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string text;
+  char buffer[4096];
+  ssize_t n = 0;
+  while ((n = read(fds[0], buffer, sizeof buffer)) > 0)
+    text.append(buffer, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error("benchmark child failed: " + fmt::format("{}", fmt::join(args, " ")));
+  }
+  return nlohmann::json::parse(text);
+}
+
+int run_matrix(const std::string& self, const std::string& file) {
+  struct Level {
+    double rps;
+    double duration;
+  };
+  const std::vector<Level> levels{{200, 60}, {1000, 20}, {5000, 6}};
+  std::cout << "| rps | network | sim s | hops | Doppel CPU s | hops per CPU s | sim s per CPU s "
+               "| ok share | bare s4u hops per CPU s | Doppel / bare (CPU per hop) | peak RSS MB "
+               "| peak entries in flight |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& level : levels) {
+    for (const std::string network : {"latency", "flow"}) {
+      const auto common = std::vector<std::string>{"--one",
+                                                   "--topology",
+                                                   file,
+                                                   "--network",
+                                                   network,
+                                                   "--rps",
+                                                   fmt::format("{}", level.rps),
+                                                   "--duration",
+                                                   fmt::format("{}", level.duration)};
+      auto doppel_args = common;
+      doppel_args.insert(doppel_args.end(), {"--engine", "doppel"});
+      auto bare_args = common;
+      bare_args.insert(bare_args.end(), {"--engine", "bare"});
+      const auto d = run_child(self, doppel_args);
+      const auto b = run_child(self, bare_args);
+      const double per_hop_doppel = d["wall_s"].get<double>() / d["hops"].get<double>();
+      const double per_hop_bare = b["wall_s"].get<double>() / b["hops"].get<double>();
+      std::cout << fmt::format(
+          "| {} | {} | {} | {} | {:.2f} | {:.0f} | {:.1f} | {:.3f} | {:.0f} | {:.2f} | {:.0f} | {} "
+          "|\n",
+          level.rps, network, level.duration, d["hops"].get<std::uint64_t>(),
+          d["wall_s"].get<double>(), d["hops_per_s"].get<double>(), d["speedup"].get<double>(),
+          d["ok_share"].get<double>(), b["hops_per_s"].get<double>(), per_hop_doppel / per_hop_bare,
+          d["peak_rss_mb"].get<double>(), d["peak_in_flight"].get<std::size_t>());
+    }
+  }
+  // Memory must not grow with simulated time at a steady load.
+  std::cout
+      << "\n| duration s (latency, 200 rps) | peak RSS MB | RSS at start MB |\n|---|---|---|\n";
+  for (double duration : {10.0, 60.0, 240.0}) {
+    const auto d =
+        run_child(self, {"--one", "--topology", file, "--network", "latency", "--rps", "200",
+                         "--duration", fmt::format("{}", duration), "--engine", "doppel"});
+    std::cout << fmt::format("| {} | {:.1f} | {:.1f} |\n", duration, d["peak_rss_mb"].get<double>(),
+                             d["start_rss_mb"].get<double>());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Benchmark of Doppel's simulation engine"};
+  bool one = false;
+  std::string file = std::string(DOPPEL_SOURCE_DIR) + "/topologies/online-boutique.json";
+  std::string engine = "doppel";
+  std::string network = "latency";
+  double rps = 200;
+  double duration = 10;
+  app.add_flag("--one", one, "Run one simulation in this process and print a JSON line");
+  app.add_option("--topology", file, "Topology file");
+  app.add_option("--engine", engine, "doppel or bare (the bare-s4u baseline)")
+      ->check(CLI::IsMember({"doppel", "bare"}));
+  app.add_option("--network", network, "latency or flow")
+      ->check(CLI::IsMember({"latency", "flow"}));
+  app.add_option("--rps", rps, "Total request rate");
+  app.add_option("--duration", duration, "Simulated seconds");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (one) return run_one(file, engine, network, rps, duration);
+    char self[4096] = {};
+    const auto n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) throw std::runtime_error("cannot find my own executable");
+    return run_matrix(std::string(self, static_cast<std::size_t>(n)), file);
+  } catch (const std::exception& e) {
+    std::cerr << "doppel-bench-twin: " << e.what() << "\n";
+    return 1;
+  }
+}
