@@ -97,6 +97,10 @@ struct Request {
   Waiter* reply_to = nullptr;
   std::uint64_t token = 0;
   std::int64_t key = 0;
+  // Latency network: the reply reaches the caller this long after the server finishes (a
+  // timer delivers it). Negative: the caller does the response transfer itself (flow).
+  double reply_delay_s = -1.0;
+  int reply_to_host = 0;
 };
 
 struct ServiceState;
@@ -278,7 +282,6 @@ class Engine {
                      HostState& host, int workers);
 
   // Actors.
-  void arrivals_loop(ClientState& client);
   void worker_loop(Server& server, ActorContext& self);
   void sampler_loop(double duration);
 
@@ -288,6 +291,14 @@ class Engine {
                const TraceContext& trace);
   Outcome attempt_call(ActorContext& self, CallerState& caller, EdgeState& edge,
                        const CompiledCall& call, const TraceContext& trace, int attempt);
+  Outcome flow_exchange(ActorContext& self, CallerState& caller, Server& server,
+                        const CompiledCall& call, const TraceContext& trace,
+                        std::uint64_t client_span_id, std::int64_t key, double extra,
+                        double deadline, std::uint64_t& reply_version);
+  Outcome latency_exchange(ActorContext& self, CallerState& caller, Server& server,
+                           const CompiledCall& call, const TraceContext& trace,
+                           std::uint64_t client_span_id, std::int64_t key, double extra_s,
+                           double deadline, std::uint64_t& reply_version);
   Outcome run_steps(ActorContext& self, Server& instance, const CompiledOperation& op,
                     const TraceContext& trace);
   Outcome run_parallel(ActorContext& self, CallerState& caller,
@@ -296,6 +307,11 @@ class Engine {
   void serve_operation(ActorContext& self, Server& server, Request& request);
   void serve_query(Server& server, Request& request);
   void finish_request(Server& server, Request& request, Outcome outcome, std::uint64_t version);
+  void reply(const Request& request, Outcome outcome, std::uint64_t version);
+  void arrive(Server& server, Request* request);
+  template <typename F>
+  void schedule(double at_s, F&& callback);
+  void schedule_arrival(ClientState& client, double at_s, double duration);
   enum class Delivery { accepted, rejected, down };
   Delivery deliver(Server& server, Request* request);
   Server* choose_server(EdgeState& edge, Target& target, const CompiledCall& call,
@@ -663,26 +679,29 @@ void Engine::start_actors() {
     }
   }
   for (auto& client : clients_) {
-    ClientState* raw = client.get();
-    sg::Actor::create("arrivals/" + client->spec->name, client->entry_host->host, [this, raw] {
-      arrivals_loop(*raw);
-    })->daemonize();
+    schedule_arrival(*client, client->arrivals.next_after(0.0, client->rng), stats_.simulated_s);
   }
 }
 
 // ---------------------------------------------------------------------------------------
 // Actors
 
-void Engine::arrivals_loop(ClientState& client) {
-  const double duration = stats_.simulated_s;
-  double t = now();
-  while (true) {
-    t = client.arrivals.next_after(t, client.rng);
-    if (!(t < duration)) return;
-    sleep_s(t - now());
+template <typename F>
+void Engine::schedule(double at_s, F&& callback) {
+  // A kernel timer instead of a sleeping actor: no context switch. Timers may be set from an
+  // actor (all of SimGrid runs in one thread with the default contexts) and run in maestro,
+  // where s4u calls take their direct path.
+  simgrid::kernel::timer::Timer::set(std::max(at_s, now()), std::forward<F>(callback));
+}
+
+// Open loop: each arrival schedules the next; a runner actor takes the request.
+void Engine::schedule_arrival(ClientState& client, double at_s, double duration) {
+  if (!(at_s < duration)) return;
+  schedule(at_s, [this, &client, at_s, duration] {
     const int kind = client.mix.pick(client.rng);
     runners_->submit([this, &client, kind](ActorContext& self) { run_entry(self, client, kind); });
-  }
+    schedule_arrival(client, client.arrivals.next_after(at_s, client.rng), duration);
+  });
 }
 
 void Engine::worker_loop(Server& server, ActorContext& self) {
@@ -905,6 +924,95 @@ Engine::Transfer Engine::transfer(const HostState& from, const HostState& to, st
   }
 }
 
+// The flow network's exchange: the caller moves the request and the response bytes itself
+// (SimGrid comms sharing link bandwidth) and waits for the reply in between.
+Outcome Engine::flow_exchange(ActorContext& self, CallerState& caller, Server& server,
+                              const CompiledCall& call, const TraceContext& trace,
+                              std::uint64_t client_span_id, std::int64_t key, double extra,
+                              double deadline, std::uint64_t& reply_version) {
+  Outcome outcome = Outcome::ok;
+  const auto sent = transfer(*caller.host, *server.host, call.spec->request_bytes, deadline, extra);
+  if (sent == Transfer::timed_out) {
+    outcome = Outcome::timeout;
+  } else if (sent == Transfer::failed) {
+    outcome = Outcome::unavailable;
+  } else {
+    Request* request = new_request();
+    request->trace = trace.trace;
+    request->span_id = next_span_id();
+    request->parent_span_id = client_span_id;
+    request->op = call.op;
+    request->arrival_s = now();
+    request->reply_to = &self.waiter;
+    request->token = self.waiter.arm();
+    request->key = key;
+    const auto delivery = deliver(server, request);
+    if (delivery != Delivery::accepted) {
+      self.waiter.disarm();
+      outcome = delivery == Delivery::rejected ? Outcome::rejected : Outcome::unavailable;
+    } else if (!self.waiter.wait(deadline - now())) {
+      return Outcome::timeout;  // the callee goes on working; its reply is dropped
+    } else {
+      const Outcome reply = self.waiter.reply_outcome;
+      reply_version = self.waiter.reply_version;
+      const auto received =
+          transfer(*server.host, *caller.host, call.spec->response_bytes, deadline, 0.0);
+      if (received == Transfer::timed_out) {
+        outcome = Outcome::timeout;
+      } else if (received == Transfer::failed) {
+        outcome = Outcome::unavailable;
+      } else if (reply == Outcome::ok) {
+        outcome = Outcome::ok;
+      } else {
+        outcome = reply == Outcome::unavailable ? Outcome::unavailable : Outcome::error;
+      }
+    }
+  }
+  return outcome;
+}
+
+// The latency network's exchange: timers carry the request there and the reply back, so the
+// caller blocks once, until the reply or its deadline. A request still travelling at the
+// deadline is delivered all the same, as a packet would be: the server does the work for
+// nobody.
+Outcome Engine::latency_exchange(ActorContext& self, CallerState& caller, Server& server,
+                                 const CompiledCall& call, const TraceContext& trace,
+                                 std::uint64_t client_span_id, std::int64_t key, double extra_s,
+                                 double deadline, std::uint64_t& reply_version) {
+  const int from = caller.host->index;
+  const int to = server.host->index;
+  double there = extra_s;
+  double back = 0.0;
+  if (from != to) {
+    const double latency = plan_.path_latency_s(from, to);
+    const double bandwidth = plan_.path_bandwidth(from, to);
+    there += latency + static_cast<double>(call.spec->request_bytes) / bandwidth;
+    back = latency + static_cast<double>(call.spec->response_bytes) / bandwidth;
+  }
+  Request* request = new_request();
+  request->trace = trace.trace;
+  request->span_id = next_span_id();
+  request->parent_span_id = client_span_id;
+  request->op = call.op;
+  request->reply_to = &self.waiter;
+  request->token = self.waiter.arm();
+  request->key = key;
+  request->reply_delay_s = back;
+  request->reply_to_host = from;
+  schedule(now() + there, [this, &server, request] { arrive(server, request); });
+  if (!self.waiter.wait(deadline - now())) return Outcome::timeout;
+  reply_version = self.waiter.reply_version;
+  switch (self.waiter.reply_outcome) {
+    case Outcome::ok:
+      return Outcome::ok;
+    case Outcome::rejected:
+    case Outcome::unavailable:
+      return self.waiter.reply_outcome;
+    default:
+      return Outcome::error;
+  }
+}
+
 Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState& edge,
                              const CompiledCall& call, const TraceContext& trace, int attempt) {
   Target& target = targets_[call.target];
@@ -949,44 +1057,11 @@ Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState&
       outcome = Outcome::unavailable;
     } else {
       const double extra = target.is_datastore ? 0.0 : services_[target.index]->extra_latency_s;
-      const auto sent =
-          transfer(*caller.host, *server->host, call.spec->request_bytes, deadline, extra);
-      if (sent == Transfer::timed_out) {
-        outcome = Outcome::timeout;
-      } else if (sent == Transfer::failed) {
-        outcome = Outcome::unavailable;
-      } else {
-        Request* request = new_request();
-        request->trace = trace.trace;
-        request->span_id = next_span_id();
-        request->parent_span_id = span.span_id;
-        request->op = call.op;
-        request->arrival_s = now();
-        request->reply_to = &self.waiter;
-        request->token = self.waiter.arm();
-        request->key = key;
-        const auto delivery = deliver(*server, request);
-        if (delivery != Delivery::accepted) {
-          self.waiter.disarm();
-          outcome = delivery == Delivery::rejected ? Outcome::rejected : Outcome::unavailable;
-        } else if (!self.waiter.wait(deadline - now())) {
-          outcome = Outcome::timeout;  // the callee goes on working; its reply is dropped
-        } else {
-          const Outcome reply = self.waiter.reply_outcome;
-          reply_version = self.waiter.reply_version;
-          const auto received =
-              transfer(*server->host, *caller.host, call.spec->response_bytes, deadline, 0.0);
-          if (received == Transfer::timed_out) {
-            outcome = Outcome::timeout;
-          } else if (received == Transfer::failed) {
-            outcome = Outcome::unavailable;
-          } else if (reply == Outcome::ok) {
-            outcome = Outcome::ok;
-          } else {
-            outcome = reply == Outcome::unavailable ? Outcome::unavailable : Outcome::error;
-          }
-        }
-      }
+      outcome = options_.network == TwinOptions::NetworkModel::latency
+                    ? latency_exchange(self, caller, *server, call, trace, span.span_id, key, extra,
+                                       deadline, reply_version)
+                    : flow_exchange(self, caller, *server, call, trace, span.span_id, key, extra,
+                                    deadline, reply_version);
     }
     if (pooled) release_connection(edge);
   }
@@ -999,6 +1074,28 @@ Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState&
   edge.breaker.record(now(), outcome == Outcome::ok);
   note_breaker(edge);
   return finish(outcome);
+}
+
+void Engine::reply(const Request& request, Outcome outcome, std::uint64_t version) {
+  if (request.reply_delay_s < 0) {
+    request.reply_to->notify_reply(request.token, outcome, version);
+    return;
+  }
+  schedule(now() + request.reply_delay_s,
+           [waiter = request.reply_to, token = request.token, outcome, version] {
+             waiter->notify_reply(token, outcome, version);
+           });
+}
+
+// Latency network: a request reaches its server when its transfer ends (a timer); a refusal
+// travels back like a reply without payload.
+void Engine::arrive(Server& server, Request* request) {
+  request->arrival_s = now();
+  Request refusal = *request;  // deliver() frees the request when it does not take it
+  const auto delivery = deliver(server, request);
+  if (delivery == Delivery::accepted) return;
+  refusal.reply_delay_s = plan_.path_latency_s(server.host->index, refusal.reply_to_host);
+  reply(refusal, delivery == Delivery::rejected ? Outcome::rejected : Outcome::unavailable, 0);
 }
 
 Engine::Delivery Engine::deliver(Server& server, Request* request) {
@@ -1080,11 +1177,7 @@ void Engine::finish_request(Server& server, Request& request, Outcome outcome,
     span.operation = server.datastore->spec->queries[request.op].name;
   }
   span.queue_s = request.started_s - request.arrival_s;
-  if (live) {
-    request.reply_to->reply_outcome = outcome;
-    request.reply_to->reply_version = version;
-    request.reply_to->notify(request.token);
-  }
+  if (live) reply(request, outcome, version);
   emit_span(span);
   free_request(&request);
 }
@@ -1296,10 +1389,7 @@ void Engine::set_server_up(Server& server, bool up) {
   server.up = up;
   if (up) return;
   // The process died: whatever it held fails now; workers still busy finish as ghosts.
-  auto fail = [&](Request* request) {
-    request->reply_to->reply_outcome = Outcome::unavailable;
-    request->reply_to->notify(request->token);
-  };
+  auto fail = [&](Request* request) { reply(*request, Outcome::unavailable, 0); };
   for (Request* r : server.in_service) fail(r);
   server.in_service.clear();
   for (Request* r : server.waiting) {

@@ -36,6 +36,13 @@ class Waiter {
     semaphore_->release();
     return true;
   }
+  // A reply: its payload is written only if the waiter still waits for it.
+  bool notify_reply(std::uint64_t token, Outcome outcome, std::uint64_t version) {
+    if (token == 0 || token != awaiting_ || signaled_) return false;
+    reply_outcome = outcome;
+    reply_version = version;
+    return notify(token);
+  }
   // Blocks until notified or `timeout_s` passes (< 0: no timeout). True if notified.
   bool wait(double timeout_s) {
     if (signaled_) {
