@@ -1,0 +1,687 @@
+// Per-trace analysis: which spans are operations, which are calls and to whom, the self time
+// of each operation span, and how its calls overlap. See docs/reconstruction.md.
+#include "ingest/reconstruct_trace.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <string_view>
+#include <unordered_map>
+
+namespace doppel::ingest::detail {
+
+namespace {
+
+constexpr double kNsPerMs = 1e6;
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+// Words of an operation name split at '_', ' ', '.', '/', ':' and '-'.
+std::vector<std::string> words_of(std::string_view name) {
+  std::vector<std::string> words;
+  std::string current;
+  for (char c : name) {
+    if (c == '_' || c == ' ' || c == '.' || c == '/' || c == ':' || c == '-') {
+      if (!current.empty()) words.push_back(std::move(current));
+      current.clear();
+    } else {
+      current.push_back(c);
+    }
+  }
+  if (!current.empty()) words.push_back(std::move(current));
+  return words;
+}
+
+struct TechnologyWord {
+  std::string_view word;
+  model::DatastoreKind kind;
+};
+
+// Words in a span's operation or service name that name a database technology.
+constexpr std::array<TechnologyWord, 14> kTechnologyWords{{
+    {"mongo", model::DatastoreKind::kv},
+    {"mongodb", model::DatastoreKind::kv},
+    {"cassandra", model::DatastoreKind::kv},
+    {"dynamodb", model::DatastoreKind::kv},
+    {"redis", model::DatastoreKind::cache},
+    {"memcached", model::DatastoreKind::cache},
+    {"memcache", model::DatastoreKind::cache},
+    {"valkey", model::DatastoreKind::cache},
+    {"mysql", model::DatastoreKind::sql},
+    {"postgres", model::DatastoreKind::sql},
+    {"postgresql", model::DatastoreKind::sql},
+    {"sql", model::DatastoreKind::sql},
+    {"sqlite", model::DatastoreKind::sql},
+    {"mariadb", model::DatastoreKind::sql},
+}};
+
+std::optional<model::DatastoreKind> kind_of_db_system(std::string_view system) {
+  const std::string lower = lowercase(system);
+  for (const auto& tech : kTechnologyWords) {
+    if (lower == tech.word || contains(lower, tech.word)) return tech.kind;
+  }
+  if (lower == "oracle" || lower == "mssql" || lower == "db2" || lower == "cockroachdb" ||
+      lower == "h2" || lower == "derby" || lower == "hsqldb") {
+    return model::DatastoreKind::sql;
+  }
+  return model::DatastoreKind::kv;  // couchbase, elasticsearch, hbase, ...: a key-value store
+}
+
+std::optional<model::DatastoreKind> kind_from_words(std::string_view name) {
+  for (const auto& word : words_of(lowercase(name))) {
+    for (const auto& tech : kTechnologyWords) {
+      if (word == tech.word) return tech.kind;
+    }
+  }
+  // "redis-manual", "user-mongodb": a technology inside a hyphenated or camel name.
+  const std::string lower = lowercase(name);
+  for (const auto& tech : kTechnologyWords) {
+    if (tech.word.size() >= 5 && contains(lower, tech.word)) return tech.kind;
+  }
+  return std::nullopt;
+}
+
+constexpr std::array<std::string_view, 8> kSqlVerbs{"select", "insert",  "update", "delete",
+                                                    "upsert", "replace", "merge",  "begin"};
+
+bool starts_with_sql_verb(std::string_view name) {
+  const auto words = words_of(lowercase(name));
+  if (words.empty()) return false;
+  std::size_t first = words[0] == "sql" && words.size() > 1 ? 1 : 0;
+  if (first == 0) return false;  // a bare "select" is too weak a hint on its own
+  return std::find(kSqlVerbs.begin(), kSqlVerbs.end(), words[first]) != kSqlVerbs.end();
+}
+
+const std::string* first_attribute(const Span& span, std::initializer_list<std::string_view> keys) {
+  for (auto key : keys) {
+    if (const std::string* value = span.attribute(key); value != nullptr && !value->empty()) {
+      return value;
+    }
+  }
+  return nullptr;
+}
+
+std::optional<double> numeric_attribute(const Span& span,
+                                        std::initializer_list<std::string_view> keys) {
+  const std::string* text = first_attribute(span, keys);
+  if (text == nullptr) return std::nullopt;
+  double value = 0.0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size() || value < 0.0) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool looks_like_ip(std::string_view name) {
+  return !name.empty() &&
+         (std::all_of(
+              name.begin(), name.end(),
+              [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }) ||
+          contains(name, ":"));
+}
+
+// "valkey-cart:6379" -> "valkey-cart"; IP addresses name no component.
+std::string peer_name(const Span& span) {
+  if (const std::string* service = first_attribute(span, {"peer.service"})) return *service;
+  if (const std::string* host =
+          first_attribute(span, {"server.address", "net.peer.name", "peer.hostname"})) {
+    std::string name = *host;
+    if (auto colon = name.rfind(':'); colon != std::string::npos && name.find(':') == colon) {
+      name.resize(colon);
+    }
+    if (!looks_like_ip(name) && name != "localhost") return name;
+  }
+  return {};
+}
+
+std::string strip_service_suffix(std::string_view service) {
+  constexpr std::string_view kSuffix = "-service";
+  if (service.size() > kSuffix.size() && service.ends_with(kSuffix)) {
+    service.remove_suffix(kSuffix.size());
+  }
+  return std::string(service);
+}
+
+// The technology word a span names, canonicalised for datastore names ("mongo" -> "mongodb").
+std::string technology_of(const Span& span) {
+  if (const std::string* system = first_attribute(span, {"db.system", "db.type"})) {
+    return lowercase(*system);
+  }
+  for (const auto& word : words_of(lowercase(span.operation))) {
+    for (const auto& tech : kTechnologyWords) {
+      if (word == tech.word) return word == "mongo" ? "mongodb" : word;
+    }
+  }
+  if (starts_with_sql_verb(span.operation)) return "sql";
+  return "db";
+}
+
+std::optional<double> duration_ms(const Span& span) {
+  if (!span.has_start || !span.has_duration) return std::nullopt;
+  return static_cast<double>(std::max<std::int64_t>(0, span.duration_ns())) / kNsPerMs;
+}
+
+// One trace, indexed.
+struct TraceIndex {
+  std::vector<Span>* spans = nullptr;
+  std::unordered_map<std::uint64_t, std::size_t> by_id;
+  std::vector<std::vector<std::size_t>> children;
+  std::vector<std::size_t> roots;
+  std::vector<bool> has_parent;
+};
+
+enum class Role { operation, call, internal };
+
+struct CallObservation {
+  CalleeKey key;
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  bool timed = true;
+  bool failed = false;
+  std::optional<double> request_bytes;
+  std::optional<double> response_bytes;
+  bool consumer_seen = false;
+};
+
+class TraceAnalysis {
+ public:
+  TraceAnalysis(std::vector<Span>& spans, const ReconstructOptions& options,
+                model::RandomStream& rng, ObservedStats& stats)
+      : spans_(spans), options_(options), rng_(rng), stats_(stats) {}
+
+  void run() {
+    index();
+    roles_.assign(spans_.size(), Role::internal);
+    // Roles top-down from the roots: a span's role depends on its parent's service. Spans
+    // only reachable through a parent cycle are never visited, so cycles cannot loop here.
+    std::vector<bool> visited(spans_.size(), false);
+    std::vector<std::size_t> stack(index_.roots.rbegin(), index_.roots.rend());
+    std::vector<std::size_t> order;
+    while (!stack.empty()) {
+      const std::size_t i = stack.back();
+      stack.pop_back();
+      if (visited[i]) continue;
+      visited[i] = true;
+      order.push_back(i);
+      for (auto it = index_.children[i].rbegin(); it != index_.children[i].rend(); ++it) {
+        parent_of_[*it] = i;
+        stack.push_back(*it);
+      }
+    }
+    for (std::size_t i : order) roles_[i] = role_of(i);
+    for (std::size_t i : order) {
+      if (roles_[i] == Role::operation) analyse_operation(i);
+    }
+    for (std::size_t root : index_.roots) {
+      if (index_.has_parent[root]) {
+        ++stats_.counters.fragment_roots;
+      } else if (roles_[root] == Role::operation && spans_[root].has_start) {
+        record_entry(spans_[root]);
+      }
+    }
+  }
+
+ private:
+  void index() {
+    // The first copy of a duplicated span wins; readers count the duplicates.
+    std::vector<Span> unique;
+    unique.reserve(spans_.size());
+    for (auto& span : spans_) {
+      if (index_.by_id.emplace(span.span_id, unique.size()).second) {
+        unique.push_back(std::move(span));
+      }
+    }
+    spans_ = std::move(unique);
+    index_.children.assign(spans_.size(), {});
+    index_.has_parent.assign(spans_.size(), false);
+    for (std::size_t i = 0; i < spans_.size(); ++i) {
+      const Span& span = spans_[i];
+      auto parent = span.parent_span_id == 0 || span.parent_span_id == span.span_id
+                        ? index_.by_id.end()
+                        : index_.by_id.find(span.parent_span_id);
+      if (parent != index_.by_id.end()) {
+        index_.children[parent->second].push_back(i);
+      } else {
+        index_.has_parent[i] = span.parent_span_id != 0;
+        index_.roots.push_back(i);
+      }
+    }
+    auto earlier = [this](std::size_t a, std::size_t b) {
+      if (spans_[a].start_ns != spans_[b].start_ns) return spans_[a].start_ns < spans_[b].start_ns;
+      return spans_[a].span_id < spans_[b].span_id;
+    };
+    for (auto& list : index_.children) std::sort(list.begin(), list.end(), earlier);
+    std::sort(index_.roots.begin(), index_.roots.end(), earlier);
+    parent_of_.assign(spans_.size(), kNoParent);
+  }
+
+  static constexpr std::size_t kNoParent = static_cast<std::size_t>(-1);
+
+  bool is_leaf(std::size_t i) const { return index_.children[i].empty(); }
+
+  bool has_child_in_other_service(std::size_t i) const {
+    return std::any_of(index_.children[i].begin(), index_.children[i].end(),
+                       [&](std::size_t c) { return spans_[c].service != spans_[i].service; });
+  }
+
+  Role role_of(std::size_t i) const {
+    const std::size_t parent = parent_of_[i];
+    if (parent == kNoParent) return Role::operation;
+    const Span& span = spans_[i];
+    switch (span.kind) {
+      case SpanKind::server:
+      case SpanKind::consumer:
+        return Role::operation;
+      case SpanKind::client:
+      case SpanKind::producer:
+        return Role::call;
+      case SpanKind::internal:
+      case SpanKind::unspecified:
+        break;
+    }
+    const bool store_hint = is_leaf(i) && datastore_kind_evidence(span).has_value();
+    if (span.service != spans_[parent].service) return store_hint ? Role::call : Role::operation;
+    if (has_child_in_other_service(i) || store_hint) return Role::call;
+    return Role::internal;
+  }
+
+  // The calls an operation span makes: through its own internal spans, to the operation
+  // spans below its call spans (or directly below it), and to datastores and queues.
+  void collect_calls(std::size_t operation, std::size_t node, std::vector<CallObservation>& out) {
+    for (std::size_t child : index_.children[node]) {
+      switch (roles_[child]) {
+        case Role::internal:
+          collect_calls(operation, child, out);
+          break;
+        case Role::operation:
+          out.push_back(service_call(child, spans_[child]));
+          break;
+        case Role::call:
+          collect_call_span(operation, child, out);
+          break;
+      }
+    }
+  }
+
+  CallObservation service_call(std::size_t callee, const Span& interval) {
+    const Span& target = spans_[callee];
+    CallObservation call;
+    call.key = CalleeKey{target.service, target.operation, ComponentKind::service};
+    call.start_ns = interval.start_ns;
+    call.end_ns = interval.end_ns;
+    call.timed = interval.has_start && interval.has_duration;
+    call.failed = target.error || interval.error;
+    call.request_bytes = numeric_attribute(
+        target, {"http.request_content_length", "http.request.body.size", "rpc.request.size"});
+    call.response_bytes = numeric_attribute(
+        target, {"http.response_content_length", "http.response.body.size", "rpc.response.size"});
+    return call;
+  }
+
+  void collect_call_span(std::size_t operation, std::size_t call_index,
+                         std::vector<CallObservation>& out) {
+    const Span& call_span = spans_[call_index];
+    std::vector<std::size_t> callees;
+    for (std::size_t child : index_.children[call_index]) {
+      if (roles_[child] == Role::operation) callees.push_back(child);
+    }
+    const bool messaging = call_span.kind == SpanKind::producer ||
+                           first_attribute(call_span, {"messaging.system"}) != nullptr;
+    if (messaging) {
+      CallObservation call = store_call(operation, call_index, /*queue=*/true);
+      call.consumer_seen = !callees.empty();
+      for (std::size_t consumer : callees) {
+        stats_.stores[call.key.component].consumers.insert(spans_[consumer].service);
+      }
+      out.push_back(std::move(call));
+      return;
+    }
+    if (!callees.empty()) {
+      for (std::size_t callee : callees) {
+        // With one callee the client span is the call as the caller saw it (network
+        // included); several callees under one client span are retries or fan-out.
+        CallObservation call =
+            service_call(callee, callees.size() == 1 ? call_span : spans_[callee]);
+        call.failed = call.failed || call_span.error;
+        if (call_span.error && !spans_[callee].error) {
+          // Only the caller saw it fail (a timeout, a reset): from the caller's side the
+          // callee failed, and that is what the twin must reproduce.
+          ++stats_.services[spans_[callee].service].operations[spans_[callee].operation].own_errors;
+        }
+        merge_sizes(call, call_span);
+        out.push_back(std::move(call));
+      }
+      return;
+    }
+    const bool stand_in_service = call_span.service != spans_[operation].service;
+    if (datastore_kind_evidence(call_span) || stand_in_service) {
+      out.push_back(store_call(operation, call_index, /*queue=*/false));
+      return;
+    }
+    if (std::string peer = peer_name(call_span); !peer.empty()) {
+      // A call to something not instrumented: it becomes a service whose operation costs
+      // what the caller waited.
+      CallObservation call;
+      call.key = CalleeKey{peer, call_span.operation, ComponentKind::service};
+      call.start_ns = call_span.start_ns;
+      call.end_ns = call_span.end_ns;
+      call.timed = call_span.has_start && call_span.has_duration;
+      call.failed = call_span.error;
+      merge_sizes(call, call_span);
+      auto& service = stats_.services[peer];
+      auto& op = service.operations[call_span.operation];
+      ++op.instances;
+      if (call_span.error) ++op.own_errors;
+      if (auto ms = duration_ms(call_span)) {
+        op.self_ms.add(*ms, options_.max_samples_per_operation, rng_);
+      }
+      out.push_back(std::move(call));
+      return;
+    }
+    // Nothing says where it went: its time stays in the caller's self time.
+    ++stats_.counters.transparent_client_spans;
+  }
+
+  static void merge_sizes(CallObservation& call, const Span& client) {
+    if (!call.request_bytes) {
+      call.request_bytes = numeric_attribute(
+          client, {"http.request_content_length", "http.request.body.size", "rpc.request.size",
+                   "messaging.message.body.size", "messaging.message_payload_size_bytes"});
+    }
+    if (!call.response_bytes) {
+      call.response_bytes = numeric_attribute(
+          client, {"http.response_content_length", "http.response.body.size", "rpc.response.size"});
+    }
+  }
+
+  // The datastore (or queue) a leaf client span talks to, named so that the same store gets
+  // the same name from every caller (docs/reconstruction.md, "Datastores and queues").
+  std::string store_name(std::size_t operation, const Span& span, bool queue) const {
+    if (queue) {
+      if (const std::string* destination =
+              first_attribute(span, {"messaging.destination.name", "messaging.destination"})) {
+        return *destination;
+      }
+      if (std::string peer = peer_name(span); !peer.empty()) return peer;
+      if (const std::string* system = first_attribute(span, {"messaging.system"})) {
+        return lowercase(*system);
+      }
+      return strip_service_suffix(spans_[operation].service) + "-queue";
+    }
+    if (std::string peer = peer_name(span); !peer.empty()) return peer;
+    // HotROD style: the client span carries the database's own name as its service.
+    if (span.service != spans_[operation].service) return span.service;
+    return strip_service_suffix(spans_[operation].service) + "-" + technology_of(span);
+  }
+
+  CallObservation store_call(std::size_t operation, std::size_t call_index, bool queue) {
+    const Span& span = spans_[call_index];
+    CallObservation call;
+    call.key.component = store_name(operation, span, queue);
+    call.key.kind = queue ? ComponentKind::queue : ComponentKind::datastore;
+    call.key.operation = queue ? std::string("publish") : query_name(span);
+    call.start_ns = span.start_ns;
+    call.end_ns = span.end_ns;
+    call.timed = span.has_start && span.has_duration;
+    call.failed = span.error;
+    merge_sizes(call, span);
+
+    StoreStats& store = stats_.stores[call.key.component];
+    store.kind = call.key.kind;
+    if (queue) {
+      store.datastore_kind = model::DatastoreKind::queue;
+      if (store.evidence.empty()) store.evidence = "producer span";
+    } else if (store.evidence.empty()) {
+      if (auto kind = datastore_kind_evidence(span)) {
+        store.datastore_kind = *kind;
+        store.evidence = fmt_evidence(span);
+      } else if (auto by_name = kind_from_words(call.key.component)) {
+        store.datastore_kind = *by_name;
+        store.evidence = "name \"" + call.key.component + "\"";
+      } else {
+        store.datastore_kind = model::DatastoreKind::kv;
+        store.evidence = "leaf client span under another service name (kind defaulted to kv)";
+      }
+    }
+    QueryStats& query = store.queries[call.key.operation];
+    ++query.calls;
+    if (span.error) ++query.errors;
+    if (auto ms = duration_ms(span))
+      query.cost_ms.add(*ms, options_.max_samples_per_operation, rng_);
+    return call;
+  }
+
+  static std::string fmt_evidence(const Span& span) {
+    if (const std::string* system = first_attribute(span, {"db.system", "db.type"})) {
+      return "db.system=" + *system;
+    }
+    return "operation name \"" + span.operation + "\"";
+  }
+
+  void analyse_operation(std::size_t i) {
+    const Span& span = spans_[i];
+    ServiceStats& service = stats_.services[span.service];
+    ++service.spans;
+    if (!span.instance.empty()) {
+      service.instances.insert(span.instance);
+    } else if (!span.host.empty()) {
+      service.instances.insert(span.host);
+    }
+    OperationStats& op = service.operations[span.operation];
+    ++op.instances;
+
+    std::vector<CallObservation> calls;
+    collect_calls(i, i, calls);
+    std::stable_sort(
+        calls.begin(), calls.end(),
+        [](const CallObservation& a, const CallObservation& b) { return a.start_ns < b.start_ns; });
+
+    const bool any_call_failed =
+        std::any_of(calls.begin(), calls.end(), [](const CallObservation& c) { return c.failed; });
+    // A failure a failed call explains is the callee's, not this operation's own.
+    if (span.error && !any_call_failed) ++op.own_errors;
+
+    if (duration_ms(span)) {
+      op.self_ms.add(self_time_ms(span, calls), options_.max_samples_per_operation, rng_);
+    }
+    record_call_structure(span, calls, op);
+  }
+
+  // Duration minus the union of the calls' intervals (clipped to the span): overlapping
+  // calls are counted once.
+  static double self_time_ms(const Span& span, const std::vector<CallObservation>& calls) {
+    std::int64_t covered = 0;
+    std::int64_t cursor = span.start_ns;
+    for (const auto& call : calls) {  // sorted by start
+      if (!call.timed) continue;
+      const std::int64_t start = std::max(call.start_ns, cursor);
+      const std::int64_t end = std::min(call.end_ns, span.end_ns);
+      if (end > start) {
+        covered += end - start;
+        cursor = end;
+      }
+    }
+    return static_cast<double>(std::max<std::int64_t>(0, span.duration_ns() - covered)) / kNsPerMs;
+  }
+
+  void record_call_structure(const Span& span, const std::vector<CallObservation>& calls,
+                             OperationStats& op) {
+    // Waves: maximal runs of calls whose intervals chain-overlap (sorted by start).
+    std::vector<std::size_t> wave(calls.size(), 0);
+    std::int64_t wave_end = 0;
+    std::size_t current = 0;
+    for (std::size_t c = 0; c < calls.size(); ++c) {
+      if (c > 0 && !(calls[c].timed && calls[c].start_ns < wave_end)) ++current;
+      wave[c] = current;
+      wave_end =
+          c > 0 && wave[c] == wave[c - 1] ? std::max(wave_end, calls[c].end_ns) : calls[c].end_ns;
+    }
+    std::map<CalleeKey, std::vector<std::size_t>> by_key;
+    for (std::size_t c = 0; c < calls.size(); ++c) by_key[calls[c].key].push_back(c);
+
+    const double span_ns = static_cast<double>(std::max<std::int64_t>(1, span.duration_ns()));
+    for (const auto& [key, indices] : by_key) {
+      CallStats& call = op.calls[key];
+      call.total_calls += indices.size();
+      ++call.instances_with_call;
+      call.relative_start_sum += std::clamp(
+          static_cast<double>(calls[indices.front()].start_ns - span.start_ns) / span_ns, 0.0, 1.0);
+      if (indices.size() >= 2) {
+        ++call.instances_with_repeats;
+        bool overlapping = false;
+        for (std::size_t k = 1; k < indices.size(); ++k) {
+          overlapping = overlapping || wave[indices[k]] == wave[indices[k - 1]];
+        }
+        if (overlapping) ++call.instances_with_overlapping_repeats;
+      }
+      for (std::size_t c : indices) {
+        const CallObservation& observed = calls[c];
+        if (observed.failed) ++call.failed_calls;
+        if (observed.request_bytes) {
+          call.request_bytes_sum += *observed.request_bytes;
+          ++call.request_bytes_seen;
+        }
+        if (observed.response_bytes) {
+          call.response_bytes_sum += *observed.response_bytes;
+          ++call.response_bytes_seen;
+        }
+        if (observed.consumer_seen) ++call.messaging_consumers;
+        if (observed.timed) {
+          stats_.max_call_ms =
+              std::max(stats_.max_call_ms,
+                       static_cast<double>(observed.end_ns - observed.start_ns) / kNsPerMs);
+        }
+      }
+    }
+    for (auto a = by_key.begin(); a != by_key.end(); ++a) {
+      for (auto b = std::next(a); b != by_key.end(); ++b) {
+        PairStats& pair = op.pairs[{a->first, b->first}];
+        ++pair.together;
+        bool overlapping = false;
+        for (std::size_t x : a->second) {
+          for (std::size_t y : b->second) overlapping = overlapping || wave[x] == wave[y];
+        }
+        if (overlapping) ++pair.overlapping;
+      }
+    }
+  }
+
+  void record_entry(const Span& root) {
+    EntryStats& entry = stats_.entries[{root.service, root.operation}];
+    const auto window_ns = static_cast<std::int64_t>(std::max(1e-3, options_.rate_window_s) * 1e9);
+    ++entry.arrivals_per_window[root.start_ns / window_ns];
+    ++stats_.counters.entry_requests;
+    if (entry.method.empty()) {
+      if (const std::string* method =
+              first_attribute(root, {"http.request.method", "http.method"})) {
+        entry.method = *method;
+      }
+    }
+    if (entry.path.empty()) entry.path = request_path(root);
+  }
+
+  static std::string request_path(const Span& span) {
+    if (const std::string* route = first_attribute(span, {"http.route", "url.path"})) {
+      return *route;
+    }
+    std::string path;
+    if (const std::string* target = first_attribute(span, {"http.target"})) {
+      path = *target;
+    } else if (const std::string* url = first_attribute(span, {"http.url", "url.full"})) {
+      path = *url;
+      if (auto scheme = path.find("://"); scheme != std::string::npos) {
+        auto slash = path.find('/', scheme + 3);
+        path = slash == std::string::npos ? "/" : path.substr(slash);
+      }
+    }
+    if (auto query = path.find_first_of("?#"); query != std::string::npos) path.resize(query);
+    if (!path.empty() && path.front() != '/') path.clear();
+    return path;
+  }
+
+  std::vector<Span>& spans_;
+  const ReconstructOptions& options_;
+  model::RandomStream& rng_;
+  ObservedStats& stats_;
+  TraceIndex index_;
+  std::vector<Role> roles_;
+  std::vector<std::size_t> parent_of_;
+};
+
+}  // namespace
+
+void SampleReservoir::add(double value, std::size_t capacity, model::RandomStream& rng) {
+  ++seen_;
+  if (samples_.size() < capacity) {
+    samples_.push_back(value);
+    return;
+  }
+  const std::uint64_t slot = rng.below(seen_);
+  if (slot < samples_.size()) samples_[slot] = value;
+}
+
+std::optional<model::DatastoreKind> datastore_kind_evidence(const Span& span) {
+  if (const std::string* system = first_attribute(span, {"db.system", "db.type"})) {
+    return kind_of_db_system(*system);
+  }
+  if (first_attribute(span, {"db.operation", "db.name", "db.instance"}) != nullptr) {
+    return model::DatastoreKind::kv;
+  }
+  if (starts_with_sql_verb(span.operation)) return model::DatastoreKind::sql;
+  return kind_from_words(span.operation);
+}
+
+std::string query_name(const Span& span) {
+  if (const std::string* operation = first_attribute(span, {"db.operation"})) return *operation;
+  // "url_mongo_insert_client" -> "insert"; "SQL SELECT" -> "SELECT".
+  const auto words = words_of(span.operation);
+  std::size_t after = words.size();
+  for (std::size_t w = 0; w < words.size(); ++w) {
+    const std::string lower = lowercase(words[w]);
+    const bool technology = std::any_of(kTechnologyWords.begin(), kTechnologyWords.end(),
+                                        [&](const TechnologyWord& t) { return lower == t.word; });
+    if (technology) {
+      after = w + 1;
+      break;
+    }
+  }
+  std::string name;
+  for (std::size_t w = after; w < words.size(); ++w) {
+    if (w + 1 == words.size() && lowercase(words[w]) == "client") break;
+    if (!name.empty()) name += '_';
+    name += words[w];
+  }
+  return name.empty() ? span.operation : name;
+}
+
+model::QueryType query_type(const std::string& query) {
+  static constexpr std::array<std::string_view, 22> kWriteWords{
+      "insert", "update", "delete", "upsert", "replace", "merge", "set",  "put",
+      "write",  "store",  "del",    "incr",   "decr",    "hset",  "hdel", "lpush",
+      "rpush",  "sadd",   "zadd",   "expire", "create",  "save"};
+  for (const auto& word : words_of(lowercase(query))) {
+    if (std::find(kWriteWords.begin(), kWriteWords.end(), word) != kWriteWords.end()) {
+      return model::QueryType::write;
+    }
+  }
+  return model::QueryType::read;
+}
+
+void analyse_trace(std::vector<Span>& spans, const ReconstructOptions& options,
+                   model::RandomStream& rng, ObservedStats& stats) {
+  ++stats.counters.traces;
+  stats.counters.spans += spans.size();
+  TraceAnalysis(spans, options, rng, stats).run();
+}
+
+}  // namespace doppel::ingest::detail
