@@ -1,6 +1,8 @@
 #include "doppel/telemetry/metrics_recorder.hpp"
 
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -107,6 +109,34 @@ TEST(MetricsRecorder, ColumnsFollowTheTopologyOrder) {
   std::string header;
   for (const auto& column : expected) header += (header.empty() ? "" : ",") + column;
   EXPECT_EQ(out.str(), header + "\n");  // written before any record
+}
+
+// docs/telemetry.md lists every column as a template (`<s>_rps`): none may go undocumented.
+TEST(MetricsRecorder, EveryColumnIsDocumented) {
+  std::ifstream file(std::string(DOPPEL_SOURCE_DIR) + "/docs/telemetry.md");
+  ASSERT_TRUE(file);
+  const std::string docs{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  std::ostringstream out;
+  MetricsRecorder recorder(small_topology(), out);
+  const std::vector<std::pair<std::string, std::string>> placeholders{
+      {"front_to_back_", "<from>_to_<to>_"},
+      {"route_home_", "route_<r>_"},
+      {"route_api_", "route_<r>_"},
+      {"front_", "<s>_"},
+      {"back_", "<s>_"},
+      {"db_", "<d>_"},
+      {"h1_", "<h>_"},
+      {"h2_", "<h>_"}};
+  for (const auto& column : recorder.columns()) {
+    std::string documented = column;
+    for (const auto& [name, placeholder] : placeholders) {
+      if (documented.rfind(name, 0) == 0) {
+        documented = placeholder + documented.substr(name.size());
+        break;
+      }
+    }
+    EXPECT_NE(docs.find("`" + documented + "`"), std::string::npos) << documented;
+  }
 }
 
 TEST(MetricsRecorder, AssignsSpansToHalfOpenWindowsByEndTime) {
