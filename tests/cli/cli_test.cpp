@@ -1,0 +1,145 @@
+// The doppel binary as a user meets it: exit codes, messages, and byte-identical outputs for
+// the same seed across separate processes.
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result doppel(const std::string& args) {
+  const std::string command = std::string(DOPPEL_CLI) + " " + args + " 2>&1";
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.out += buffer.data();
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string source(const std::string& relative) {
+  return std::string(DOPPEL_SOURCE_DIR) + "/" + relative;
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(DOPPEL_BINARY_DIR) / "test-output" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+TEST(Cli, VersionAndHelpExitZero) {
+  EXPECT_EQ(doppel("--version").exit_code, 0);
+  const Result help = doppel("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("topology"), std::string::npos);
+  EXPECT_NE(help.out.find("run"), std::string::npos);
+}
+
+TEST(Cli, BadUsageExitsTwo) {
+  EXPECT_EQ(doppel("").exit_code, 2);
+  EXPECT_EQ(doppel("topology validate").exit_code, 2);
+  EXPECT_EQ(doppel("run --no-such-flag x").exit_code, 2);
+}
+
+TEST(Cli, ValidatesEveryBundledTopology) {
+  for (const auto& entry : fs::directory_iterator(source("topologies"))) {
+    if (entry.path().extension() != ".json") continue;
+    const Result r = doppel("topology validate " + entry.path().string());
+    EXPECT_EQ(r.exit_code, 0) << entry.path() << "\n" << r.out;
+    EXPECT_NE(r.out.find("valid topology/v1"), std::string::npos) << r.out;
+  }
+}
+
+TEST(Cli, RejectsEveryBrokenTopologyWithItsPlace) {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(source("tests/data/bad"))) {
+    if (entry.path().extension() != ".json") continue;
+    ++files;
+    const Result r = doppel("topology validate " + entry.path().string());
+    EXPECT_EQ(r.exit_code, 2) << entry.path();
+    // "error: FILE: PLACE: message" — the file is always named.
+    EXPECT_NE(r.out.find("error: " + entry.path().string() + ": "), std::string::npos) << r.out;
+  }
+  EXPECT_GE(files, 15);
+}
+
+TEST(Cli, MissingFileExitsTwoAndNamesIt) {
+  const Result r = doppel("topology validate /nonexistent/topology.json");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("/nonexistent/topology.json"), std::string::npos) << r.out;
+}
+
+TEST(Cli, DotAndPlatformOutputs) {
+  const Result dot = doppel("topology dot " + source("topologies/online-boutique.json"));
+  EXPECT_EQ(dot.exit_code, 0);
+  EXPECT_EQ(dot.out.rfind("digraph", 0), 0u) << dot.out.substr(0, 200);
+  EXPECT_NE(dot.out.find("checkoutservice"), std::string::npos);
+  const Result xml = doppel("topology platform " + source("topologies/online-boutique.json"));
+  EXPECT_EQ(xml.exit_code, 0);
+  EXPECT_NE(xml.out.find("<platform version=\"4.1\">"), std::string::npos)
+      << xml.out.substr(0, 300);
+}
+
+TEST(Cli, ShowJsonIsCanonicalAndReloads) {
+  const fs::path dir = fresh_dir("show-json");
+  const Result shown = doppel("topology show --json " + source("topologies/hotrod.json"));
+  ASSERT_EQ(shown.exit_code, 0) << shown.out;
+  std::ofstream(dir / "hotrod.json") << shown.out;
+  EXPECT_EQ(doppel("topology validate " + (dir / "hotrod.json").string()).exit_code, 0);
+}
+
+// Two processes, same seed: every output file byte-identical; another seed: different.
+TEST(Cli, RunIsDeterministicForASeed) {
+  const fs::path a = fresh_dir("run-a");
+  const fs::path b = fresh_dir("run-b");
+  const fs::path c = fresh_dir("run-c");
+  const std::string topo = source("topologies/online-boutique.json");
+  const std::string common = " --duration 5 --trace-sample 0.05 --seed 7 ";
+  const Result ra = doppel("run " + topo + common + "--out " + a.string());
+  const Result rb = doppel("run " + topo + common + "--out " + b.string());
+  ASSERT_EQ(ra.exit_code, 0) << ra.out;
+  ASSERT_EQ(rb.exit_code, 0) << rb.out;
+  for (const char* file :
+       {"metrics.csv", "traces.otlp.jsonl", "events.jsonl", "summary.json", "summary.txt"}) {
+    ASSERT_TRUE(fs::exists(a / file)) << file;
+    EXPECT_EQ(slurp(a / file), slurp(b / file)) << file << " differs between identical runs";
+  }
+  EXPECT_FALSE(slurp(a / "metrics.csv").empty());
+  EXPECT_FALSE(slurp(a / "traces.otlp.jsonl").empty());
+  ASSERT_EQ(doppel("run " + topo + " --duration 5 --trace-sample 0.05 --seed 8 --out " + c.string())
+                .exit_code,
+            0);
+  EXPECT_NE(slurp(a / "metrics.csv"), slurp(c / "metrics.csv"));
+}
+
+TEST(Cli, RunWithFlowNetwork) {
+  const fs::path dir = fresh_dir("run-flow");
+  const Result r = doppel("run " + source("topologies/hotrod.json") +
+                          " --duration 5 --network flow --out " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(slurp(dir / "summary.json").find("\"routes\""), std::string::npos);
+}
+
+}  // namespace
