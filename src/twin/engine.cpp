@@ -350,6 +350,7 @@ class Engine {
   std::unique_ptr<RunnerPool> runners_;
   std::vector<std::unique_ptr<Request>> request_storage_;
   std::vector<Request*> free_requests_;
+  std::vector<std::unique_ptr<model::EdgePolicy>> replaced_policies_;
   std::uint64_t span_counter_ = 0;
   RunStats stats_;
 };
@@ -1444,10 +1445,9 @@ void Engine::set_zone_latency(int zone_a, int zone_b, double latency_s) {
 }
 
 void Engine::set_edge_policy(const model::EdgePolicy& policy) {
-  // The policy must outlive the run: keep a copy per change.
-  static std::vector<std::unique_ptr<model::EdgePolicy>> kept;
-  kept.push_back(std::make_unique<model::EdgePolicy>(policy));
-  const model::EdgePolicy* stored = kept.back().get();
+  // Edges point at their policy: keep each new one for the rest of the run.
+  replaced_policies_.push_back(std::make_unique<model::EdgePolicy>(policy));
+  const model::EdgePolicy* stored = replaced_policies_.back().get();
   auto it = edge_groups_.find({policy.from, policy.to});
   if (it == edge_groups_.end()) return;
   for (EdgeState* edge : it->second->members) {

@@ -370,3 +370,50 @@ TEST(TwinBundledTopologies, EachRunsTenSecondsWithBothNetworkModels) {
 
 }  // namespace
 }  // namespace doppel::twin
+
+namespace doppel::twin {
+namespace {
+
+// Mean latency of successful "home" entries started in [from, to).
+double mean_home_latency(const testing::Recorder& recorder, double from, double to) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& e : recorder.entries) {
+    if (e.route != "home" || e.status != 200 || e.start_s < from || e.start_s >= to) continue;
+    sum += e.end_s - e.start_s;
+    ++n;
+  }
+  return n ? sum / n : 0;
+}
+
+testing::Metrics run_chain_with(TwinOptions::NetworkModel network,
+                                std::function<void(TwinRuntime&)> at_five) {
+  return testing::run_isolated([&] {
+    const auto topology = testing::load_fixture("chain.json");
+    testing::Recorder recorder;
+    TwinObserver* observers[] = {&recorder};
+    TwinOptions options;
+    options.network = network;
+    options.on_start = [&](TwinRuntime& runtime) { runtime.at(5.0, at_five); };
+    run_twin(topology, options, observers);
+    return testing::Metrics{{"before", mean_home_latency(recorder, 1, 5)},
+                            {"after", mean_home_latency(recorder, 5.5, 10)}};
+  });
+}
+
+TEST(TwinRuntimeHooks, ExtraLatencyAndZoneLatencySlowRequestsDown) {
+  // home calls catalog twice in series (list, then items in parallel with cart): +2 x 20 ms.
+  const auto extra = run_chain_with(TwinOptions::NetworkModel::latency,
+                                    [](TwinRuntime& r) { r.set_extra_latency("catalog", 20); });
+  EXPECT_NEAR(extra.at("after") - extra.at("before"), 0.040, 0.004);
+
+  // Frontend (zone edge) to catalog and cart (zone core): each of the two call layers crosses
+  // the zones there and back, so 2 x 2 x (10 - 0.5) ms more, in the flow model's links.
+  const auto zones = run_chain_with(TwinOptions::NetworkModel::flow, [](TwinRuntime& r) {
+    r.set_zone_latency("edge", "core", 10000);
+  });
+  EXPECT_NEAR(zones.at("after") - zones.at("before"), 0.038, 0.004);
+}
+
+}  // namespace
+}  // namespace doppel::twin
