@@ -34,7 +34,7 @@ void for_each_tag(value tags, Visit&& visit) {
   for (value tag : tags.get_array()) {
     object tag_object = tag.get_object();
     std::string_view key;
-    if (tag_object.find_field_unordered("key").get_string().get(key)) continue;
+    if (failed(tag_object.find_field_unordered("key").get_string().get(key))) continue;
     if (auto tag_value = optional_field(tag_object, "value")) visit(key, *tag_value);
   }
 }
@@ -101,7 +101,7 @@ class JaegerSpanReader {
       } else if (key == "parentSpanID") {
         std::uint64_t parent = 0;
         std::string_view hex;
-        if (!field_value.get_string().get(hex) && !hex.empty() && parse_span_id_hex(hex)) {
+        if (!failed(field_value.get_string().get(hex)) && !hex.empty() && parse_span_id_hex(hex)) {
           parent = *parse_span_id_hex(hex);
           legacy_parent = parent;
         }
@@ -162,7 +162,7 @@ class JaegerSpanReader {
   bool read_trace_id(value id_value, TraceId& id) {
     std::string_view hex;
     std::optional<TraceId> parsed;
-    if (!id_value.get_string().get(hex)) parsed = parse_trace_id_hex(hex);
+    if (!failed(id_value.get_string().get(hex))) parsed = parse_trace_id_hex(hex);
     if (!parsed || parsed->empty()) {
       note("traceID is not 1 to 32 hex digits");
       return false;
@@ -174,7 +174,7 @@ class JaegerSpanReader {
   bool read_span_id(value id_value, std::uint64_t& id, std::string_view what) {
     std::string_view hex;
     std::optional<std::uint64_t> parsed;
-    if (!id_value.get_string().get(hex)) parsed = parse_span_id_hex(hex);
+    if (!failed(id_value.get_string().get(hex))) parsed = parse_span_id_hex(hex);
     if (!parsed || *parsed == 0) {
       note(std::string(what) + " is not 1 to 16 hex digits");
       return false;
@@ -201,7 +201,7 @@ class JaegerSpanReader {
         const std::string_view key = field.unescaped_key();
         if (key == "refType") {
           std::string_view type;
-          if (!field.value().get_string().get(type) && type == "FOLLOWS_FROM") {
+          if (!failed(field.value().get_string().get(type)) && type == "FOLLOWS_FROM") {
             link.type = LinkType::follows_from;
           }
         } else if (key == "traceID") {
@@ -275,7 +275,7 @@ void read_jaeger_ui_document(simdjson::ondemand::parser& parser, simdjson::padde
                              ReadContext& context) {
   context.parse_document(parser, json, [&](simdjson::ondemand::document& document) {
     object root;
-    if (document.get_object().get(root)) {
+    if (failed(document.get_object().get(root))) {
       context.fail(json.data(), "expected a Jaeger UI JSON object ({\"data\": [...]})");
     }
     for (auto field : root) {

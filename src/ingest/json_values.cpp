@@ -47,14 +47,14 @@ std::string any_value_to_text(simdjson::ondemand::value value) {
 std::optional<std::int64_t> flexible_int64(simdjson::ondemand::value value) {
   if (value.type() == simdjson::ondemand::json_type::string) {
     std::string_view text;
-    if (value.get_string().get(text)) return std::nullopt;
+    if (failed(value.get_string().get(text))) return std::nullopt;
     std::int64_t parsed = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), parsed);
     if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
     return parsed;
   }
   std::int64_t number = 0;
-  if (value.get_int64().get(number)) return std::nullopt;
+  if (failed(value.get_int64().get(number))) return std::nullopt;
   return number;
 }
 

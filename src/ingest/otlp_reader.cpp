@@ -45,7 +45,7 @@ void for_each_key_value(value list, Visit&& visit) {
     // The view points into the parser's string buffer, where each unescaped string keeps its
     // own place until the next document: reading the value does not overwrite it.
     std::string_view key;
-    if (key_value.find_field_unordered("key").get_string().get(key)) continue;
+    if (failed(key_value.find_field_unordered("key").get_string().get(key))) continue;
     auto attribute_value = optional_field(key_value, "value", "");
     if (attribute_value) visit(key, *attribute_value);
   }
@@ -111,7 +111,7 @@ class OtlpSpanReader {
         read_optional_span_id(field_value, span.parent_span_id);
       } else if (key == "name") {
         std::string_view name;
-        if (field_value.get_string().get(name)) {
+        if (failed(field_value.get_string().get(name))) {
           problem_ = "name is not a string";
         } else {
           span.operation = name;
@@ -153,7 +153,7 @@ class OtlpSpanReader {
  private:
   bool read_trace_id(value id_value, TraceId& id, std::string_view what) {
     std::string_view hex;
-    if (id_value.get_string().get(hex) || hex.size() != 32) {
+    if (failed(id_value.get_string().get(hex)) || hex.size() != 32) {
       note(std::string(what) + " is not 32 hex digits");
       return false;
     }
@@ -168,7 +168,7 @@ class OtlpSpanReader {
 
   bool read_span_id(value id_value, std::uint64_t& id, std::string_view what) {
     std::string_view hex;
-    if (id_value.get_string().get(hex) || hex.size() != 16) {
+    if (failed(id_value.get_string().get(hex)) || hex.size() != 16) {
       note(std::string(what) + " is not 16 hex digits");
       return false;
     }
@@ -183,7 +183,7 @@ class OtlpSpanReader {
 
   void read_optional_span_id(value id_value, std::uint64_t& id) {
     std::string_view hex;
-    if (!id_value.get_string().get(hex) && hex.empty()) return;  // "" means no parent
+    if (!failed(id_value.get_string().get(hex)) && hex.empty()) return;  // "" means no parent
     read_span_id(id_value, id, "parentSpanId");
   }
 
@@ -193,7 +193,7 @@ class OtlpSpanReader {
       return;
     }
     std::int64_t number = 0;
-    if (kind_value.get_int64().get(number)) {
+    if (failed(kind_value.get_int64().get(number))) {
       note("kind is neither an integer nor a SPAN_KIND_ name");
       return;
     }
@@ -215,11 +215,11 @@ class OtlpSpanReader {
           span.error = field_value.get_string().value() == "STATUS_CODE_ERROR";
         } else {
           std::int64_t code = 0;
-          if (!field_value.get_int64().get(code)) span.error = code == 2;
+          if (!failed(field_value.get_int64().get(code))) span.error = code == 2;
         }
       } else if (key == "message") {
         std::string_view message;
-        if (!field_value.get_string().get(message)) span.status_message = message;
+        if (!failed(field_value.get_string().get(message))) span.status_message = message;
       }
     }
   }
@@ -294,7 +294,7 @@ void read_otlp_document(simdjson::ondemand::parser& parser, simdjson::padded_str
                         ReadContext& context) {
   context.parse_document(parser, json, [&](simdjson::ondemand::document& document) {
     object root;
-    if (document.get_object().get(root)) {
+    if (failed(document.get_object().get(root))) {
       context.fail(json.data(), "expected an OTLP JSON object ({\"resourceSpans\": [...]})");
     }
     read_traces_data(root, context, true);

@@ -95,6 +95,19 @@ class ReadContext {
   std::uint64_t line_ = 0;
 };
 
+// For error codes the readers may survive: true when `error` only says a value is absent or
+// not of the type asked for (On Demand leaves the iterator where it was, so iteration goes
+// on); throws for anything else, since after a structural error the document iterator is
+// unusable and must not be touched again.
+inline bool failed(simdjson::error_code error) {
+  if (error == simdjson::SUCCESS) return false;
+  if (error == simdjson::INCORRECT_TYPE || error == simdjson::NUMBER_OUT_OF_RANGE ||
+      error == simdjson::NO_SUCH_FIELD) {
+    return true;
+  }
+  throw simdjson::simdjson_error(error);
+}
+
 // Text of a scalar or the JSON text of a container, for attribute values.
 std::string value_to_text(simdjson::ondemand::value value);
 // An OTLP AnyValue object as text: stringValue as is, numbers and bools as written,

@@ -53,6 +53,9 @@ TopologyReconstructor::~TopologyReconstructor() = default;
 
 void TopologyReconstructor::on_span(Span&& span) {
   State& s = *state_;
+  // Nameless spans still count; topology/v1 needs names.
+  if (span.service.empty()) span.service = "unknown-service";
+  if (span.operation.empty()) span.operation = "unnamed";
   auto [it, fresh] = s.open.try_emplace(span.trace_id);
   if (!fresh) s.by_touch.erase(it->second.last_touch);
   it->second.last_touch = ++s.clock;
@@ -75,8 +78,11 @@ constexpr const char* kDefaultZone = "zone-1";
 constexpr int kDefaultHostCores = 4;
 constexpr double kDefaultTimeoutFloorMs = 1000.0;
 
-double round_to(double value, double step) {
-  return std::round(value / step) * step;
+// Rounds to `digits` decimals: dividing by an exact power of ten gives the nearest double
+// (1.9, not 1.9000000000000001).
+double round_to(double value, int digits) {
+  const double scale = std::pow(10.0, digits);
+  return std::round(value * scale) / scale;
 }
 
 model::Distribution fit_distribution(std::vector<double> samples,
@@ -323,8 +329,8 @@ class Assembler {
       out.to = key.component;
       out.operation = key.operation;
       const double present = static_cast<double>(call->instances_with_call);
-      out.count = round_to(static_cast<double>(call->total_calls) / present, 1e-6);
-      out.probability = std::min(1.0, round_to(present / instances, 1e-6));
+      out.count = round_to(static_cast<double>(call->total_calls) / present, 6);
+      out.probability = std::min(1.0, round_to(present / instances, 6));
       if (call->request_bytes_seen > 0) {
         out.request_bytes =
             std::llround(call->request_bytes_sum / static_cast<double>(call->request_bytes_seen));
@@ -366,9 +372,17 @@ class Assembler {
         operation.error_rate =
             op.instances > 0
                 ? round_to(static_cast<double>(op.own_errors) / static_cast<double>(op.instances),
-                           1e-6)
+                           6)
                 : 0.0;
         operation.steps = build_steps(op);
+        ObservedOperation& observed = out.observed[name + "." + op_name];
+        observed.spans = op.instances;
+        observed.latency_ms = op.latency_ms.samples();
+        std::sort(observed.latency_ms.begin(), observed.latency_ms.end());
+        for (const auto& [key, call] : op.calls) {
+          observed.calls_per_span[key.component + "." + key.operation] =
+              static_cast<double>(call.total_calls) / static_cast<double>(op.instances);
+        }
         const std::string op_base = base + "/operations/" + json_pointer_token(op_name);
         record(out, op_base + "/cpu_ms", "traces",
                fmt::format("{} fit of self time over {} spans", to_string(operation.cpu_ms.kind),
@@ -495,7 +509,7 @@ class Assembler {
         auto it = entry.arrivals_per_window.find(w);
         const double rps = round_to(
             it == entry.arrivals_per_window.end() ? 0.0 : static_cast<double>(it->second) / window,
-            1e-9);
+            9);
         if (!client.rate.empty() && client.rate.back().rps == rps) continue;
         client.rate.push_back(model::RatePoint{static_cast<double>(w - first) * window, rps});
       }

@@ -384,6 +384,7 @@ class TraceAnalysis {
       if (call_span.error) ++op.own_errors;
       if (auto ms = duration_ms(call_span)) {
         op.self_ms.add(*ms, options_.max_samples_per_operation, rng_);
+        op.latency_ms.add(*ms, options_.max_samples_per_operation, rng_);
       }
       out.push_back(std::move(call));
       return;
@@ -491,8 +492,9 @@ class TraceAnalysis {
     // A failure a failed call explains is the callee's, not this operation's own.
     if (span.error && !any_call_failed) ++op.own_errors;
 
-    if (duration_ms(span)) {
+    if (auto total_ms = duration_ms(span)) {
       op.self_ms.add(self_time_ms(span, calls), options_.max_samples_per_operation, rng_);
+      op.latency_ms.add(*total_ms, options_.max_samples_per_operation, rng_);
     }
     record_call_structure(span, calls, op);
   }

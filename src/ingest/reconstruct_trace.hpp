@@ -59,6 +59,7 @@ struct PairStats {
 
 struct OperationStats {
   SampleReservoir self_ms;
+  SampleReservoir latency_ms;  // whole span durations
   std::uint64_t instances = 0;
   std::uint64_t own_errors = 0;  // failed without a failed call to explain it
   std::map<CalleeKey, CallStats> calls;

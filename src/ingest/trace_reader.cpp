@@ -135,7 +135,7 @@ class StreamBuffer {
 
  private:
   void grow(std::size_t capacity) {
-    auto bigger = std::make_unique<char[]>(capacity + simdjson::SIMDJSON_PADDING);
+    auto bigger = std::make_unique_for_overwrite<char[]>(capacity + simdjson::SIMDJSON_PADDING);
     std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
     std::memset(bigger.get() + capacity, ' ', simdjson::SIMDJSON_PADDING);
     base_offset_ += begin_;

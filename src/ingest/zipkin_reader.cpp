@@ -106,7 +106,7 @@ struct RawSpan {
 
 std::optional<std::uint64_t> span_id_from(value id_value) {
   std::string_view hex;
-  if (id_value.get_string().get(hex)) return std::nullopt;
+  if (failed(id_value.get_string().get(hex))) return std::nullopt;
   auto id = parse_span_id_hex(hex);
   if (id && *id == 0) return std::nullopt;
   return id;
@@ -124,7 +124,7 @@ RawSpan read_raw_span(value span_value, ReadContext& context, bool ids_only) {
     if (key == "traceId") {
       std::string_view hex;
       std::optional<TraceId> id;
-      if (!field_value.get_string().get(hex)) id = parse_trace_id_hex(hex);
+      if (!failed(field_value.get_string().get(hex))) id = parse_trace_id_hex(hex);
       if (id && !id->empty()) {
         span.trace_id = *id;
         raw.has_trace_id = true;
@@ -147,7 +147,7 @@ RawSpan read_raw_span(value span_value, ReadContext& context, bool ids_only) {
       }
     } else if (key == "shared") {
       bool shared = false;
-      if (!field_value.get_bool().get(shared)) raw.shared = shared;
+      if (!failed(field_value.get_bool().get(shared))) raw.shared = shared;
     } else if (key == "timestamp") {
       raw.timestamp_us = flexible_int64(field_value);
       if (!raw.timestamp_us) raw.note("timestamp is not an integer number of microseconds");
@@ -201,7 +201,7 @@ RawSpan read_raw_span(value span_value, ReadContext& context, bool ids_only) {
 simdjson::ondemand::array span_array(simdjson::ondemand::document& document,
                                      simdjson::padded_string_view json, ReadContext& context) {
   simdjson::ondemand::array spans;
-  if (document.get_array().get(spans)) {
+  if (failed(document.get_array().get(spans))) {
     context.fail(json.data(), "expected a Zipkin v2 JSON array of spans");
   }
   return spans;
