@@ -72,8 +72,10 @@ int status_of(Outcome outcome) {
   }
   return 500;
 }
-// Entry runners and parallel branches; well under SimGrid's ~32k actor ceiling.
-constexpr std::size_t kMaxRunners = 20000;
+// Every actor takes two memory mappings; Linux's default vm.max_map_count (65530) stops a
+// process near 32k actors (SIMGRID.md). Workers come first, runners get the rest.
+constexpr std::size_t kMaxActors = 30000;
+constexpr std::size_t kMinRunners = 1000;
 }  // namespace
 
 struct HostState {
@@ -666,7 +668,18 @@ void Engine::build_model() {
 }
 
 void Engine::start_actors() {
-  runners_ = std::make_unique<RunnerPool>(hosts_.front().host, kMaxRunners);
+  std::size_t workers = 0;
+  for (const auto& target : targets_) {
+    for (const Server* server : target.servers)
+      workers += static_cast<std::size_t>(server->workers);
+  }
+  if (workers + kMinRunners > kMaxActors) {
+    throw InputError(topology_.name, InputLocation{"/services", {}, {}, {}},
+                     fmt::format("{} workers in all (services and datastore nodes) exceed the "
+                                 "engine's limit of {} (one simulated actor each)",
+                                 workers, kMaxActors - kMinRunners));
+  }
+  runners_ = std::make_unique<RunnerPool>(hosts_.front().host, kMaxActors - workers);
   for (auto& target : targets_) {
     for (Server* server : target.servers) {
       for (int w = 0; w < server->workers; ++w) {

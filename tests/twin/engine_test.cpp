@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "doppel/model/input_error.hpp"
+
 #include "twin/sim_harness.hpp"
 
 namespace doppel::twin {
@@ -169,6 +171,27 @@ TEST(TwinEngine, SecondRunInOneProcessIsRefused) {
     return result;
   });
   EXPECT_EQ(m.at("refused"), 1);
+}
+
+}  // namespace
+}  // namespace doppel::twin
+
+namespace doppel::twin {
+namespace {
+
+TEST(TwinEngine, TooManyWorkersIsAnInputErrorNotACrash) {
+  const auto m = testing::run_isolated([] {
+    auto topology = testing::load_fixture("chain.json");
+    topology.services.at(0).workers = 20000;  // two replicas: 40k actors
+    testing::Metrics result{{"input_error", 0}};
+    try {
+      run_twin(topology, TwinOptions{}, {});
+    } catch (const InputError& e) {
+      result["input_error"] = std::string(e.what()).find("/services") != std::string::npos;
+    }
+    return result;
+  });
+  EXPECT_EQ(m.at("input_error"), 1);
 }
 
 }  // namespace
