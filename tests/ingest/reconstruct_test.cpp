@@ -84,6 +84,10 @@ TEST(Reconstruct, SelfTimeSubtractsTheUnionOfOverlappingCalls) {
   EXPECT_EQ(home.cpu_ms.kind, model::Distribution::Kind::lognormal);
   EXPECT_NEAR(home.cpu_ms.median_ms, 40.0, 1e-6);
   EXPECT_NEAR(operation(r.topology, "api", "a").cpu_ms.median_ms, 28.0, 1e-6);
+  const ObservedOperation& observed = r.observed.at("web.home");
+  EXPECT_EQ(observed.spans, 1u);
+  EXPECT_EQ(observed.latency_ms, std::vector<double>{100.0});
+  EXPECT_DOUBLE_EQ(observed.calls_per_span.at("api.b"), 1.0);
   expect_loads(r);
 }
 

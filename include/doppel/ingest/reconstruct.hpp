@@ -80,8 +80,16 @@ struct ReconstructionStats {
                                                // representable in topology/v1, ...
 };
 
+// What the traces showed of one operation, to compare a replay with (doppel build --check).
+struct ObservedOperation {
+  std::uint64_t spans = 0;
+  std::vector<double> latency_ms;  // span durations (a reservoir beyond the sample cap), sorted
+  std::map<std::string, double> calls_per_span;  // "callee.operation" -> mean calls per span
+};
+
 struct Reconstruction {
   model::Topology topology;
+  std::map<std::string, ObservedOperation> observed;  // "service.operation"
   CallGraph call_graph;
   std::vector<ProvenanceEntry> provenance;  // sorted by pointer
   ReconstructionStats stats;
