@@ -1,0 +1,242 @@
+#include "doppel/experiments/diagnosis.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "doppel/model/distribution.hpp"
+
+namespace doppel::experiments {
+namespace {
+
+// A metric that sits at `base` with noise and moves to `incident` from t = 100 s on.
+struct Shape {
+  std::string name;
+  double base = 0.0;
+  double incident = 0.0;
+  double noise = 0.0;
+};
+
+MetricSeries synthesise(const std::vector<Shape>& shapes, std::uint64_t seed) {
+  auto rng = model::RandomStream(seed);
+  MetricSeries series;
+  for (const auto& shape : shapes) {
+    TimeSeries& points = series[shape.name];
+    for (int t = 1; t <= 200; ++t) {
+      const double level = t >= 100 ? shape.incident : shape.base;
+      points.push_back({static_cast<double>(t), level + shape.noise * rng.standard_normal()});
+    }
+  }
+  return series;
+}
+
+CandidateRuns candidate(std::string name, const std::vector<Shape>& shapes, int replications,
+                        bool null_hypothesis = false) {
+  CandidateRuns runs;
+  runs.name = std::move(name);
+  runs.description = "synthetic";
+  runs.null_hypothesis = null_hypothesis;
+  for (int r = 0; r < replications; ++r) {
+    runs.replications.push_back(synthesise(shapes, 1000 + static_cast<std::uint64_t>(r)));
+  }
+  return runs;
+}
+
+DiagnosisOptions window_100_200() {
+  DiagnosisOptions options;
+  options.window_start_s = 100.0;
+  options.window_end_s = 200.0;
+  return options;
+}
+
+// The incident: checkout's p99 goes from 100 to 600 ms, its error rate from 0 to 0.05; the
+// database's CPU does not move.
+const std::vector<Shape> kObservedIncident = {{"checkout_lat_99", 100, 600, 10},
+                                              {"checkout_err", 0, 0.05, 0.005},
+                                              {"db_cpu", 0.5, 0.5, 0.02}};
+const std::vector<Shape> kPoolExhaustion = {{"checkout_lat_99", 100, 580, 15},
+                                            {"checkout_err", 0, 0.05, 0.006},
+                                            {"db_cpu", 0.5, 0.5, 0.02}};
+const std::vector<Shape> kDbCpuStress = {{"checkout_lat_99", 100, 300, 15},
+                                         {"checkout_err", 0, 0.0, 0.001},
+                                         {"db_cpu", 0.5, 0.95, 0.02}};
+const std::vector<Shape> kNothing = {
+    {"checkout_lat_99", 100, 100, 10}, {"checkout_err", 0, 0, 0.001}, {"db_cpu", 0.5, 0.5, 0.02}};
+
+std::vector<CandidateRuns> three_candidates(int replications = 5) {
+  return {candidate("db-cpu-stress", kDbCpuStress, replications),
+          candidate("no fault", kNothing, replications, true),
+          candidate("pool-exhaustion", kPoolExhaustion, replications)};
+}
+
+const CandidateScore& score_of(const Diagnosis& diagnosis, const std::string& name) {
+  const auto found = std::find_if(diagnosis.ranking.begin(), diagnosis.ranking.end(),
+                                  [&](const auto& s) { return s.name == name; });
+  EXPECT_NE(found, diagnosis.ranking.end()) << name;
+  return *found;
+}
+
+TEST(Diagnosis, MatchingCandidateRanksFirstWithHighPosterior) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  const auto diagnosis = diagnose(observed, three_candidates(), window_100_200());
+  ASSERT_EQ(diagnosis.ranking.size(), 3U);
+  const auto& leader = diagnosis.ranking.front();
+  EXPECT_EQ(leader.name, "pool-exhaustion");
+  EXPECT_GT(leader.posterior, 0.95);
+  EXPECT_LE(leader.interval.lower, leader.posterior);
+  EXPECT_GE(leader.interval.upper, leader.posterior);
+  double total = 0.0;
+  for (const auto& score : diagnosis.ranking) total += score.posterior;
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  EXPECT_TRUE(leader_is_clear(diagnosis));
+
+  // What each candidate explains and contradicts, metric by metric.
+  EXPECT_EQ(leader.explains, (std::vector<std::string>{"checkout_err", "checkout_lat_99"}));
+  EXPECT_TRUE(leader.contradicts.empty());
+  const auto& stress = score_of(diagnosis, "db-cpu-stress");
+  EXPECT_EQ(stress.contradicts, std::vector<std::string>{"db_cpu"});  // predicted, not seen
+  // Latency goes the right way but reaches 300 ms, not 600: too little to explain it.
+  EXPECT_EQ(stress.misses, (std::vector<std::string>{"checkout_err", "checkout_lat_99"}));
+  const auto& nothing = score_of(diagnosis, "no fault");
+  EXPECT_TRUE(nothing.explains.empty());
+  EXPECT_EQ(nothing.misses, (std::vector<std::string>{"checkout_err", "checkout_lat_99"}));
+
+  // Symptoms: the two checkout metrics deviate, db_cpu does not.
+  for (const auto& metric : diagnosis.metrics) {
+    EXPECT_EQ(metric.symptom, metric.name != "db_cpu") << metric.name;
+  }
+}
+
+TEST(Diagnosis, NullHypothesisWinsWhenNothingDeviates) {
+  const auto observed = synthesise(kNothing, 8);
+  const auto diagnosis = diagnose(observed, three_candidates(), window_100_200());
+  EXPECT_EQ(diagnosis.ranking.front().name, "no fault");
+  EXPECT_GT(diagnosis.ranking.front().posterior, 0.9);
+  for (const auto& metric : diagnosis.metrics) EXPECT_FALSE(metric.symptom) << metric.name;
+}
+
+TEST(Diagnosis, OppositeSignIsAContradiction) {
+  // Latency drops in the observed data; a candidate predicting a rise contradicts it.
+  const auto observed = synthesise({{"checkout_lat_99", 100, 20, 5}}, 9);
+  const auto diagnosis = diagnose(
+      observed, {candidate("rise", {{"checkout_lat_99", 100, 400, 5}}, 3)}, window_100_200());
+  EXPECT_EQ(diagnosis.ranking[0].contradicts, std::vector<std::string>{"checkout_lat_99"});
+}
+
+TEST(Diagnosis, MissingMetricsAreNotCompared) {
+  // The observed data has only latency; the candidates also simulate an error rate that
+  // would otherwise separate them, and the observed data has a metric nobody simulates.
+  auto observed = synthesise({{"checkout_lat_99", 100, 600, 10}}, 7);
+  observed["frontend_mem"] = {{1.0, 10.0}, {150.0, 900.0}};
+  std::vector<CandidateRuns> candidates = {
+      candidate("same latency, errors",
+                {{"checkout_lat_99", 100, 600, 10}, {"checkout_err", 0, 1, 0}}, 4),
+      candidate("same latency, no errors",
+                {{"checkout_lat_99", 100, 600, 10}, {"checkout_err", 0, 0, 0}}, 4)};
+  const auto diagnosis = diagnose(observed, candidates, window_100_200());
+  ASSERT_EQ(diagnosis.metrics.size(), 1U);
+  EXPECT_EQ(diagnosis.metrics[0].name, "checkout_lat_99");
+  EXPECT_EQ(diagnosis.ignored_metrics, (std::vector<std::string>{"checkout_err", "frontend_mem"}));
+  // Same latency behaviour: both equally likely, within replication noise.
+  EXPECT_NEAR(diagnosis.ranking[0].posterior, 0.5, 0.2);
+}
+
+TEST(Diagnosis, DeterministicForTheSameSeedAndInputs) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  const auto render = [&](std::uint64_t seed) {
+    auto options = window_100_200();
+    options.seed = seed;
+    options.bootstrap_samples = 50;
+    std::ostringstream out;
+    write_diagnosis_json(out, diagnose(observed, three_candidates(2), options));
+    return out.str();
+  };
+  EXPECT_EQ(render(3), render(3));
+  // The seed only drives the bootstrap: posteriors agree, the JSON differs at most in intervals.
+  const auto a = nlohmann::json::parse(render(3));
+  const auto b = nlohmann::json::parse(render(4));
+  EXPECT_EQ(a["ranking"][0]["posterior"], b["ranking"][0]["posterior"]);
+}
+
+TEST(Diagnosis, JsonHasTheDocumentedShape) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  std::ostringstream out;
+  write_diagnosis_json(out, diagnose(observed, three_candidates(3), window_100_200()));
+  const auto doc = nlohmann::json::parse(out.str());
+  EXPECT_EQ(doc["format"], "doppel-diagnosis/v1");
+  EXPECT_EQ(doc["window"]["start_s"], 100.0);
+  ASSERT_EQ(doc["ranking"].size(), 3U);
+  const auto& first = doc["ranking"][0];
+  EXPECT_EQ(first["rank"], 1);
+  EXPECT_EQ(first["name"], "pool-exhaustion");
+  EXPECT_EQ(first["interval"].size(), 2U);
+  EXPECT_TRUE(first["simulated"].contains("checkout_lat_99"));
+  EXPECT_EQ(doc["metrics"][0]["observed"].size(), doc["metrics"][0]["bin_times_s"].size());
+  EXPECT_TRUE(doc["leader_is_clear"].get<bool>());
+}
+
+TEST(Diagnosis, TableListsEveryCandidate) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  std::ostringstream out;
+  print_diagnosis_table(out, diagnose(observed, three_candidates(3), window_100_200()));
+  const std::string table = out.str();
+  for (const char* name : {"pool-exhaustion", "db-cpu-stress", "no fault"}) {
+    EXPECT_NE(table.find(name), std::string::npos) << table;
+  }
+  EXPECT_LT(table.find("pool-exhaustion"), table.find("db-cpu-stress"));
+}
+
+TEST(Diagnosis, ScreeningKeepsLeadersAndTheNullHypothesis) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  const auto diagnosis = diagnose(observed, three_candidates(2), window_100_200());
+  const auto leaders = screen(diagnosis);
+  ASSERT_FALSE(leaders.empty());
+  EXPECT_EQ(leaders.front(), "pool-exhaustion");
+  EXPECT_NE(std::find(leaders.begin(), leaders.end(), "no fault"), leaders.end());
+  EXPECT_EQ(std::find(leaders.begin(), leaders.end(), "db-cpu-stress"), leaders.end());
+  ScreeningOptions without_null;
+  without_null.keep_null_hypothesis = false;
+  EXPECT_EQ(screen(diagnosis, without_null), std::vector<std::string>{"pool-exhaustion"});
+}
+
+TEST(Diagnosis, NoClearLeaderBetweenTwins) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  const auto diagnosis =
+      diagnose(observed, {candidate("a", kPoolExhaustion, 3), candidate("b", kPoolExhaustion, 3)},
+               window_100_200());
+  EXPECT_FALSE(leader_is_clear(diagnosis));
+  EXPECT_DOUBLE_EQ(diagnosis.ranking[0].posterior, 0.5);
+  EXPECT_EQ(diagnosis.ranking[0].name, "a");  // ties keep the input order
+}
+
+TEST(Diagnosis, RejectsEmptyInputs) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  EXPECT_THROW(diagnose(observed, {}, window_100_200()), std::invalid_argument);
+  CandidateRuns empty;
+  empty.name = "empty";
+  EXPECT_THROW(diagnose(observed, {empty}, window_100_200()), std::invalid_argument);
+  auto options = window_100_200();
+  options.window_end_s = options.window_start_s;
+  EXPECT_THROW(diagnose(observed, three_candidates(1), options), std::invalid_argument);
+}
+
+TEST(Diagnosis, SymptomSpecRanksTheCandidateThatReproducesIt) {
+  const auto spec = parse_symptom_spec(
+      R"({"symptoms":[
+            {"service":"checkout","metric":"lat_99","op":">","value":400,"from_s":120},
+            {"service":"checkout","metric":"err","op":">=","value":0.02,"from_s":120},
+            {"service":"nowhere","metric":"rps","op":"<","value":1}]})",
+      "spec.json");
+  const auto diagnosis = diagnose(spec, three_candidates(4), window_100_200());
+  EXPECT_EQ(diagnosis.ranking.front().name, "pool-exhaustion");
+  EXPECT_GT(diagnosis.ranking.front().posterior, 0.9);
+  EXPECT_EQ(diagnosis.ranking.front().explains.size(), 2U);
+  EXPECT_EQ(diagnosis.ignored_metrics, std::vector<std::string>{"nowhere_rps < 1 from t=0 s"});
+  EXPECT_EQ(score_of(diagnosis, "no fault").misses.size(), 2U);
+}
+
+}  // namespace
+}  // namespace doppel::experiments
