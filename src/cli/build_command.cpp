@@ -1,11 +1,17 @@
 // doppel build: reconstruct a topology/v1 document from trace files (and a config overlay),
 // with a provenance sidecar saying which values were inferred, configured or defaulted.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 #include <fmt/format.h>
@@ -89,6 +95,124 @@ void print_report(const std::vector<std::pair<std::string, ingest::ReadResult>>&
              configured, defaulted);
 }
 
+// The q-quantile of sorted samples, linear between ranks.
+double quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0.0;
+  const double rank = q * static_cast<double>(sorted.size() - 1);
+  const auto below = static_cast<std::size_t>(rank);
+  const std::size_t above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (rank - static_cast<double>(below)) * (sorted[above] - sorted[below]);
+}
+
+// Kolmogorov-Smirnov distance: the largest gap between the two empirical CDFs.
+double ks_distance(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.empty() || b.empty()) return 1.0;
+  std::size_t i = 0;
+  std::size_t j = 0;
+  double gap = 0.0;
+  while (i < a.size() && j < b.size()) {
+    const double x = std::min(a[i], b[j]);
+    while (i < a.size() && a[i] <= x) ++i;
+    while (j < b.size() && b[j] <= x) ++j;
+    gap = std::max(gap, std::abs(static_cast<double>(i) / static_cast<double>(a.size()) -
+                                 static_cast<double>(j) / static_cast<double>(b.size())));
+  }
+  return gap;
+}
+
+std::string relative_error(double observed, double simulated) {
+  if (observed == 0.0) return simulated == 0.0 ? "0%" : "-";
+  return fmt::format("{:+.1f}%", 100.0 * (simulated - observed) / observed);
+}
+
+// Runs `simulator run TOPOLOGY --out DIR ...` in a child process: SimGrid allows one engine
+// per process, and a crash of the replay must not take the build down with it.
+int run_child(const std::string& simulator, const std::vector<std::string>& arguments,
+              const fs::path& log) {
+  std::vector<char*> argv;
+  std::vector<std::string> storage;
+  storage.push_back(simulator);
+  storage.insert(storage.end(), arguments.begin(), arguments.end());
+  for (auto& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t child = fork();
+  if (child < 0) throw std::runtime_error(fmt::format("fork failed: {}", std::strerror(errno)));
+  if (child == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    execv(simulator.c_str(), argv.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", simulator.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) throw std::runtime_error("waitpid failed");
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+int check_replay(const std::string& simulator, const fs::path& topology_file,
+                 const ingest::Reconstruction& observed, std::uint64_t seed) {
+  fs::path dir = topology_file;
+  dir.replace_extension();
+  dir += ".check";
+  fs::create_directories(dir);
+  const fs::path log = dir / "run.log";
+  fmt::print("\nReplaying {} (all traces sampled, seed {}) in {}\n", topology_file.string(), seed,
+             dir.string());
+  const int code = run_child(simulator,
+                             {"run", topology_file.string(), "--out", dir.string(),
+                              "--trace-sample", "1", "--seed", std::to_string(seed)},
+                             log);
+  if (code != 0) {
+    fmt::print(stderr, "the replay failed (exit {}); its output is in {}\n", code, log.string());
+    return 1;
+  }
+  ingest::TopologyReconstructor rebuild;
+  ingest::read_trace_file(dir / "traces.otlp.jsonl", rebuild);
+  const ingest::Reconstruction simulated = rebuild.finish();
+
+  fmt::print("\n{:<48} {:>6} {:>6}  {:>21}  {:>21}  {:>21}  {:>5}\n", "operation (latency ms)",
+             "n obs", "n sim", "p50 obs/sim (err)", "p90 obs/sim (err)", "p99 obs/sim (err)", "KS");
+  for (const auto& [name, op] : observed.observed) {
+    auto it = simulated.observed.find(name);
+    if (it == simulated.observed.end()) {
+      fmt::print("{:<48} {:>6} {:>6}  not reached in the replay\n", name, op.spans, 0);
+      continue;
+    }
+    const auto& sim = it->second;
+    auto cell = [&](double q) {
+      const double o = quantile(op.latency_ms, q);
+      const double s = quantile(sim.latency_ms, q);
+      return fmt::format("{:.2f}/{:.2f} ({})", o, s, relative_error(o, s));
+    };
+    fmt::print("{:<48} {:>6} {:>6}  {:>21}  {:>21}  {:>21}  {:>5.2f}\n", name, op.spans, sim.spans,
+               cell(0.5), cell(0.9), cell(0.99), ks_distance(op.latency_ms, sim.latency_ms));
+  }
+  fmt::print("\n{:<72} {:>9} {:>9}  {}\n", "calls per span (caller -> callee)", "observed",
+             "simulated", "error");
+  for (const auto& [name, op] : observed.observed) {
+    auto it = simulated.observed.find(name);
+    for (const auto& [callee, mean] : op.calls_per_span) {
+      double sim_mean = 0.0;
+      if (it != simulated.observed.end()) {
+        auto call = it->second.calls_per_span.find(callee);
+        if (call != it->second.calls_per_span.end()) sim_mean = call->second;
+      }
+      fmt::print("{:<72} {:>9.3f} {:>9.3f}  {}\n", name + " -> " + callee, mean, sim_mean,
+                 relative_error(mean, sim_mean));
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_build_command(CLI::App& app, Action& action) {
@@ -101,6 +225,9 @@ void add_build_command(CLI::App& app, Action& action) {
     int buckets = 24;
     double window_s = 10.0;
     std::string name = "reconstructed";
+    bool check = false;
+    std::uint64_t seed = 1;
+    std::string simulator = "/proc/self/exe";
   };
   auto args = std::make_shared<Args>();
   auto* build = app.add_subcommand(
@@ -121,6 +248,14 @@ void add_build_command(CLI::App& app, Action& action) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   build->add_option("--name", args->name, "topology name")->capture_default_str();
+  build->add_flag("--check", args->check,
+                  "replay the result (doppel run, child process) and compare per-operation "
+                  "latency and call counts with the traces");
+  build->add_option("--seed", args->seed, "seed of the --check replay")->capture_default_str();
+  build
+      ->add_option("--simulator", args->simulator,
+                   "doppel executable that runs the --check replay (default: this one)")
+      ->group("");
   build->callback([args, &action] {
     action = [args] {
       ingest::ReconstructOptions options;
@@ -159,6 +294,7 @@ void add_build_command(CLI::App& app, Action& action) {
       } else if (problems > 0 || !result.stats.notes.empty()) {
         fmt::print("data-quality problems or notes: rerun with --report to see them\n");
       }
+      if (args->check) return check_replay(args->simulator, args->out, result, args->seed);
       return 0;
     };
   });
