@@ -1,0 +1,365 @@
+// plan_scenario: a scenario's injections compiled into TwinRuntime commands. Pure (no engine),
+// so what a scenario does to the twin is testable on its own.
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "doppel/faults/apply_scenario.hpp"
+#include "doppel/model/topology_loader.hpp"
+
+#include "faults/target_units.hpp"
+#include "faults/topology_patch.hpp"
+
+namespace doppel::faults {
+
+namespace {
+
+using Op = RuntimeCommand::Op;
+constexpr double kForever = std::numeric_limits<double>::infinity();
+
+// One injection's share in a component's state over [start, end).
+struct Contribution {
+  Op op = Op::instance_up;
+  std::string target;
+  std::string other;
+  int index = 0;
+  double start = 0.0;
+  double end = kForever;
+  double value = 0.0;
+};
+
+using GroupKey = std::tuple<int, std::string, std::string, int>;
+
+std::string format_number(double value) {
+  return fmt::format("{:g}", value);
+}
+
+double base_zone_latency_us(const model::Topology& topology, const std::string& a,
+                            const std::string& b) {
+  if (a == b) {
+    const model::Zone* zone = topology.find_zone(a);
+    return zone != nullptr ? zone->network.latency_us : 0.0;
+  }
+  for (const auto& link : topology.zone_links) {
+    if ((link.from == a && link.to == b) || (link.from == b && link.to == a)) {
+      return link.network.latency_us;
+    }
+  }
+  return topology.default_zone_link.latency_us;
+}
+
+// Every caller -> callee pair the topology's call plans use, in file order, each once.
+std::vector<std::pair<std::string, std::string>> call_pairs(const model::Topology& topology) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const auto& service : topology.services) {
+    for (const auto& op : service.operations) {
+      for (const auto& step : op.steps) {
+        for (const auto& call : step.calls) {
+          std::pair<std::string, std::string> pair{service.name, call.to};
+          if (std::find(pairs.begin(), pairs.end(), pair) == pairs.end()) pairs.push_back(pair);
+        }
+      }
+    }
+  }
+  return pairs;
+}
+
+class Planner {
+ public:
+  Planner(const Scenario& scenario, const model::Topology& topology)
+      : scenario_(scenario),
+        topology_(topology),
+        run_end_(topology.workload.duration_s),
+        instances_(detail::all_instances(topology)),
+        nodes_(detail::all_datastore_nodes(topology)) {}
+
+  std::vector<RuntimeCommand> plan() {
+    for (const auto& injection : scenario_.injections) plan_injection(injection);
+    combine_contributions();
+    std::stable_sort(commands_.begin(), commands_.end(),
+                     [](const RuntimeCommand& a, const RuntimeCommand& b) {
+                       const int a_event = a.op == Op::event ? 1 : 0;
+                       const int b_event = b.op == Op::event ? 1 : 0;
+                       return std::tie(a.at_s, a_event) < std::tie(b.at_s, b_event);
+                     });
+    return std::move(commands_);
+  }
+
+ private:
+  double end_of(const Injection& injection) const {
+    if (injection.end_s) return *injection.end_s;
+    if (injection.parameters.restart_after_s && !injection.parameters.crash_after_s) {
+      return injection.start_s + *injection.parameters.restart_after_s;
+    }
+    return kForever;
+  }
+
+  template <typename Unit>
+  std::vector<Unit> choose(std::vector<Unit> units, const Injection& injection) const {
+    return detail::choose_units(std::move(units), injection.target, scenario_.seed,
+                                injection.pointer);
+  }
+
+  void contribute(Op op, std::string target, std::string other, int index, double start, double end,
+                  double value) {
+    contributions_.push_back({op, std::move(target), std::move(other), index, start, end, value});
+  }
+
+  void crash_instance(const detail::InstanceUnit& unit, double start, double end) {
+    contribute(Op::instance_up, unit.service, "", unit.index, start, end, 0.0);
+  }
+
+  void crash_node(const detail::DatastoreNodeUnit& unit, double start, double end) {
+    contribute(Op::datastore_node_up, unit.datastore, "", unit.node, start, end, 0.0);
+  }
+
+  void report(const Injection& injection, const std::string& component, double start, double end,
+              std::vector<std::pair<std::string, std::string>> attributes = {}) {
+    std::vector<std::pair<std::string, std::string>> base{
+        {"injection", injection.label}, {"fault", std::string(to_string(injection.kind))}};
+    base.insert(base.end(), attributes.begin(), attributes.end());
+    RuntimeCommand start_event;
+    start_event.at_s = start;
+    start_event.event = {start, "fault_start", component, base};
+    commands_.push_back(start_event);
+    if (end < run_end_) {
+      RuntimeCommand end_event;
+      end_event.at_s = end;
+      end_event.event = {end, "fault_end", component, base};
+      commands_.push_back(std::move(end_event));
+    }
+  }
+
+  void plan_injection(const Injection& injection) {
+    const double start = injection.start_s;
+    const double end = end_of(injection);
+    const auto& p = injection.parameters;
+    switch (injection.kind) {
+      case InjectionKind::instance_crash:
+        for (const auto& unit :
+             choose(detail::instances_in_scope(topology_, injection.target), injection)) {
+          crash_instance(unit, start, end);
+          report(injection, fmt::format("{}/{}", unit.service, unit.index), start, end,
+                 {{"host", unit.host}});
+        }
+        break;
+      case InjectionKind::host_crash:
+        for (const auto& host :
+             choose(detail::hosts_in_scope(topology_, injection.target), injection)) {
+          crash_where(start, end,
+                      [&](const std::string& h, const std::string&) { return h == host; });
+          report(injection, host, start, end);
+        }
+        break;
+      case InjectionKind::zone_outage:
+        crash_where(start, end, [&](const std::string&, const std::string& zone) {
+          return zone == injection.target.name;
+        });
+        report(injection, injection.target.name, start, end);
+        break;
+      case InjectionKind::latency:
+        if (injection.target.type == TargetSelector::Type::service) {
+          contribute(Op::extra_latency, injection.target.name, "", 0, start, end, p.latency_ms);
+        } else {
+          for (const auto& zone : topology_.zones) {
+            contribute(Op::zone_latency, std::min(injection.target.name, zone.name),
+                       std::max(injection.target.name, zone.name), 0, start, end,
+                       p.latency_ms * 1000.0);
+          }
+        }
+        report(injection, injection.target.name, start, end, {{"ms", format_number(p.latency_ms)}});
+        break;
+      case InjectionKind::cpu_stress:
+        for (const auto& host :
+             choose(detail::hosts_in_scope(topology_, injection.target), injection)) {
+          contribute(Op::cpu_stress, host, "", 0, start, end, 1.0 / (1.0 - p.cpu_share));
+          report(injection, host, start, end, {{"share", format_number(p.cpu_share)}});
+        }
+        break;
+      case InjectionKind::memory_pressure:
+        plan_memory_pressure(injection, start, end);
+        break;
+      case InjectionKind::deploy:
+      case InjectionKind::route_change:
+        plan_change(injection, start, end);
+        break;
+      case InjectionKind::traffic_surge:
+      case InjectionKind::traffic_shift: {
+        // Compiled into the workload by prepare_topology(); only reported here.
+        std::vector<std::pair<std::string, std::string>> attributes;
+        if (injection.kind == InjectionKind::traffic_surge) {
+          attributes.emplace_back("factor", format_number(p.factor));
+        } else {
+          attributes.emplace_back("to", p.shift_to);
+          attributes.emplace_back("share", format_number(p.share));
+        }
+        report(injection, injection.target.name.empty() ? "workload" : injection.target.name, start,
+               end, attributes);
+        break;
+      }
+      default:
+        // The loader rejects the kinds the runtime cannot carry out yet.
+        break;
+    }
+  }
+
+  template <typename Matches>
+  void crash_where(double start, double end, Matches matches) {
+    for (const auto& unit : instances_) {
+      if (matches(unit.host, unit.zone)) crash_instance(unit, start, end);
+    }
+    for (const auto& unit : nodes_) {
+      if (matches(unit.host, unit.zone)) crash_node(unit, start, end);
+    }
+  }
+
+  void plan_memory_pressure(const Injection& injection, double start, double end) {
+    const auto& p = injection.parameters;
+    const auto chosen = choose(detail::instances_in_scope(topology_, injection.target), injection);
+    if (p.slowdown_factor > 1.0) {
+      contribute(Op::cpu_cost_factor, injection.target.name, "", 0, start, end, p.slowdown_factor);
+    }
+    for (const auto& unit : chosen) {
+      std::vector<std::pair<std::string, std::string>> attributes{
+          {"slowdown", format_number(p.slowdown_factor)}};
+      if (p.crash_after_s) {
+        const double crash_at = start + *p.crash_after_s;
+        const double back_at = p.restart_after_s ? crash_at + *p.restart_after_s : end;
+        if (crash_at < std::min(end, run_end_)) {
+          crash_instance(unit, crash_at, std::min(back_at, end));
+          attributes.emplace_back("crash_at_s", format_number(crash_at));
+        }
+      }
+      report(injection, fmt::format("{}/{}", unit.service, unit.index), start, end, attributes);
+    }
+  }
+
+  void plan_change(const Injection& injection, double start, double end) {
+    std::string paths;
+    for (const auto& change : injection.parameters.changes) {
+      if (!paths.empty()) paths += " ";
+      paths += change.resolved_path;
+    }
+    const std::string component =
+        injection.kind == InjectionKind::route_change ? "gateway" : "topology";
+    report(injection, component, start, end, {{"changes", paths}});
+    if (start == 0.0 && !injection.end_s) return;  // applied before the run (prepare_topology)
+
+    nlohmann::json doc = model::topology_to_json(topology_);
+    for (const auto& change : injection.parameters.changes) {
+      detail::apply_topology_change(doc, change);
+    }
+    const model::Topology after = model::parse_topology(doc, scenario_.file);
+    for (const auto& [from, to] : call_pairs(topology_)) {
+      const model::EdgePolicy& old_policy = topology_.policy(from, to);
+      const model::EdgePolicy& new_policy = after.policy(from, to);
+      if (old_policy == new_policy) continue;
+      set_policy(start, new_policy, from, to);
+      if (end < run_end_) set_policy(end, old_policy, from, to);
+    }
+    for (const auto& service : topology_.services) {
+      const model::Service* changed = after.find_service(service.name);
+      if (changed == nullptr) continue;
+      for (std::size_t i = 0; i < service.operations.size(); ++i) {
+        const auto& before = service.operations[i].cpu_ms;
+        if (before == changed->operations[i].cpu_ms || before.mean() <= 0.0) continue;
+        // The loader has checked that every operation scales by this same factor.
+        contribute(Op::cpu_cost_factor, service.name, "", 0, start, end,
+                   changed->operations[i].cpu_ms.mean() / before.mean());
+        break;
+      }
+    }
+  }
+
+  void set_policy(double at, model::EdgePolicy policy, const std::string& from,
+                  const std::string& to) {
+    RuntimeCommand command;
+    command.at_s = at;
+    command.op = Op::edge_policy;
+    policy.from = from;
+    policy.to = to;
+    command.policy = std::move(policy);
+    command.target = from;
+    command.other = to;
+    commands_.push_back(std::move(command));
+  }
+
+  // Turns the overlapping contributions of each component into the runtime's settings at each
+  // instant its combined state changes.
+  void combine_contributions() {
+    std::map<GroupKey, std::vector<const Contribution*>> groups;
+    for (const auto& c : contributions_) {
+      groups[{static_cast<int>(c.op), c.target, c.other, c.index}].push_back(&c);
+    }
+    for (const auto& [key, members] : groups) {
+      const Op op = static_cast<Op>(std::get<0>(key));
+      std::vector<double> times;
+      for (const Contribution* c : members) {
+        times.push_back(c->start);
+        if (c->end < run_end_) times.push_back(c->end);
+      }
+      std::sort(times.begin(), times.end());
+      times.erase(std::unique(times.begin(), times.end()), times.end());
+      const double base = base_value(op, std::get<1>(key), std::get<2>(key));
+      double previous = base;
+      for (double t : times) {
+        double value = base;
+        int active = 0;
+        for (const Contribution* c : members) {
+          if (c->start <= t && t < c->end) {
+            ++active;
+            if (op == Op::cpu_stress || op == Op::cpu_cost_factor) {
+              value *= c->value;
+            } else {
+              value += c->value;
+            }
+          }
+        }
+        if (op == Op::instance_up || op == Op::datastore_node_up) value = active > 0 ? 1.0 : 0.0;
+        if (value == previous) continue;
+        previous = value;
+        RuntimeCommand command;
+        command.at_s = t;
+        command.op = op;
+        command.target = std::get<1>(key);
+        command.other = std::get<2>(key);
+        command.index = std::get<3>(key);
+        command.up = value == 0.0;  // for the up/down ops: no crash active
+        command.value = value;
+        commands_.push_back(std::move(command));
+      }
+    }
+  }
+
+  double base_value(Op op, const std::string& target, const std::string& other) const {
+    switch (op) {
+      case Op::cpu_stress:
+      case Op::cpu_cost_factor:
+        return 1.0;
+      case Op::zone_latency:
+        return base_zone_latency_us(topology_, target, other);
+      default:
+        return 0.0;
+    }
+  }
+
+  const Scenario& scenario_;
+  const model::Topology& topology_;
+  double run_end_;
+  std::vector<detail::InstanceUnit> instances_;
+  std::vector<detail::DatastoreNodeUnit> nodes_;
+  std::vector<Contribution> contributions_;
+  std::vector<RuntimeCommand> commands_;
+};
+
+}  // namespace
+
+std::vector<RuntimeCommand> plan_scenario(const Scenario& scenario,
+                                          const model::Topology& prepared) {
+  return Planner(scenario, prepared).plan();
+}
+
+}  // namespace doppel::faults

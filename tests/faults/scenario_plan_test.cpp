@@ -1,0 +1,173 @@
+// What a scenario does to the twin's runtime, checked on the plan (no engine needed).
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "doppel/faults/apply_scenario.hpp"
+#include "doppel/model/topology_loader.hpp"
+
+namespace doppel::faults {
+namespace {
+
+using Op = RuntimeCommand::Op;
+
+const model::Topology& boutique() {
+  static const model::Topology topology = model::load_topology(
+      std::filesystem::path(DOPPEL_SOURCE_DIR) / "topologies/online-boutique.json");
+  return topology;
+}
+
+std::vector<RuntimeCommand> plan(const char* injections, std::uint64_t seed = 1) {
+  auto doc = nlohmann::json::parse(R"({"doppel": "scenario/v1", "name": "t"})");
+  doc["seed"] = seed;
+  doc["injections"] = nlohmann::json::parse(injections);
+  const auto scenario = parse_scenario(doc, "t.json", boutique());
+  return plan_scenario(scenario, prepare_topology(scenario, boutique()));
+}
+
+std::vector<RuntimeCommand> only(const std::vector<RuntimeCommand>& commands, Op op) {
+  std::vector<RuntimeCommand> out;
+  for (const auto& c : commands) {
+    if (c.op == op) out.push_back(c);
+  }
+  return out;
+}
+
+TEST(ScenarioPlan, CrashOneInstanceThenRestartIt) {
+  const auto commands = plan(R"([{"kind": "instance_crash", "start_s": 10,
+      "target": {"service": "cartservice", "mode": "one"}, "parameters": {"restart_after_s": 5}}])");
+  const auto changes = only(commands, Op::instance_up);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].target, "cartservice");
+  EXPECT_DOUBLE_EQ(changes[0].at_s, 10.0);
+  EXPECT_FALSE(changes[0].up);
+  EXPECT_DOUBLE_EQ(changes[1].at_s, 15.0);
+  EXPECT_TRUE(changes[1].up);
+  EXPECT_EQ(changes[0].index, changes[1].index);
+  const auto events = only(commands, Op::event);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].event.kind, "fault_start");
+  EXPECT_EQ(events[0].event.component, "cartservice/" + std::to_string(changes[0].index));
+  EXPECT_EQ(events[1].event.kind, "fault_end");
+  EXPECT_DOUBLE_EQ(events[1].at_s, 15.0);
+}
+
+TEST(ScenarioPlan, ChoiceFollowsTheSeedAndOnlyTheSeed) {
+  const char* crash = R"([{"kind": "instance_crash", "start_s": 1,
+      "target": {"service": "frontend", "mode": "one"}}])";
+  EXPECT_EQ(only(plan(crash, 3), Op::instance_up)[0].index,
+            only(plan(crash, 3), Op::instance_up)[0].index);
+  std::set<int> chosen;
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    chosen.insert(only(plan(crash, seed), Op::instance_up)[0].index);
+  }
+  EXPECT_GT(chosen.size(), 1u) << "different seeds should not always hit the same instance";
+}
+
+TEST(ScenarioPlan, PercentRoundsUpToAtLeastOne) {
+  const auto changes = only(plan(R"([{"kind": "instance_crash", "start_s": 1,
+      "target": {"service": "frontend", "mode": "percent", "percent": 50}}])"),
+                            Op::instance_up);
+  EXPECT_EQ(changes.size(), 2u);  // ceil(3 * 0.5)
+}
+
+TEST(ScenarioPlan, OverlappingOutagesKeepAnInstanceDownUntilTheLastEnds) {
+  // cartservice/0 runs in zone-a: down from the outage at 10 until its own crash ends at 40.
+  const auto changes = only(plan(R"([
+      {"kind": "zone_outage", "start_s": 10, "end_s": 30, "target": {"zone": "zone-a"}},
+      {"kind": "instance_crash", "start_s": 20, "end_s": 40,
+       "target": {"service": "cartservice", "instance": 0}}])"),
+                            Op::instance_up);
+  std::vector<std::pair<double, bool>> cart0;
+  for (const auto& c : changes) {
+    if (c.target == "cartservice" && c.index == 0) cart0.emplace_back(c.at_s, c.up);
+  }
+  EXPECT_EQ(cart0, (std::vector<std::pair<double, bool>>{{10.0, false}, {40.0, true}}));
+}
+
+TEST(ScenarioPlan, ZoneOutageTakesDatastoreNodesDownToo) {
+  const auto nodes = only(plan(R"([{"kind": "zone_outage", "start_s": 10, "end_s": 30,
+      "target": {"zone": "zone-a"}}])"),
+                          Op::datastore_node_up);
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].target, "redis-cart");
+  EXPECT_FALSE(nodes[0].up);
+  EXPECT_TRUE(nodes[1].up);
+}
+
+TEST(ScenarioPlan, HostCrashHitsWhatRunsOnTheHost) {
+  // redis-cart's primary is pinned to a2.
+  const auto commands = plan(R"([{"kind": "host_crash", "start_s": 5, "target": {"host": "a2"}}])");
+  EXPECT_EQ(only(commands, Op::datastore_node_up).size(), 1u);
+  EXPECT_FALSE(only(commands, Op::instance_up).empty());
+}
+
+TEST(ScenarioPlan, ZoneLatencyAddsToTheBaseAndIsRestored) {
+  const auto changes = only(plan(R"([{"kind": "latency", "start_s": 10, "end_s": 20,
+      "target": {"zone": "zone-b"}, "parameters": {"ms": 2}}])"),
+                            Op::zone_latency);
+  // zone-a <-> zone-b (600 us) and inside zone-b (150 us), each set then restored.
+  ASSERT_EQ(changes.size(), 4u);
+  for (const auto& c : changes) {
+    const double base = c.target == c.other ? 150.0 : 600.0;
+    EXPECT_DOUBLE_EQ(c.value, c.at_s == 10.0 ? base + 2000.0 : base) << c.target << c.other;
+  }
+}
+
+TEST(ScenarioPlan, CpuStressFactorsMultiply) {
+  const auto changes = only(plan(R"([
+      {"kind": "cpu_stress", "start_s": 10, "end_s": 30, "target": {"host": "b1"}, "parameters": {"share": 0.5}},
+      {"kind": "cpu_stress", "start_s": 20, "end_s": 30, "target": {"host": "b1"}, "parameters": {"share": 0.75}}])"),
+                            Op::cpu_stress);
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_DOUBLE_EQ(changes[0].value, 2.0);
+  EXPECT_DOUBLE_EQ(changes[1].value, 8.0);
+  EXPECT_DOUBLE_EQ(changes[2].value, 1.0);
+  EXPECT_DOUBLE_EQ(changes[2].at_s, 30.0);
+}
+
+TEST(ScenarioPlan, DeployDuringTheRunSetsEdgePoliciesAndRevertsThem) {
+  const auto changes = only(plan(R"([{"kind": "deploy", "start_s": 20, "end_s": 40, "parameters":
+      {"changes": [{"set": "/edges/cartservice->redis-cart/connection_pool/size", "value": 2}]}}])"),
+                            Op::edge_policy);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].policy.from, "cartservice");
+  EXPECT_EQ(changes[0].policy.to, "redis-cart");
+  EXPECT_EQ(changes[0].policy.pool.size, 2);
+  EXPECT_DOUBLE_EQ(changes[1].at_s, 40.0);
+  EXPECT_EQ(changes[1].policy.pool.size, 16);
+}
+
+TEST(ScenarioPlan, DeployScalingCpuCostsSetsTheServiceFactor) {
+  const auto changes = only(plan(R"([{"kind": "deploy", "start_s": 20, "parameters": {"changes": [
+      {"scale": "/services/paymentservice/operations/Charge/cpu_ms/median_ms", "by": 3}]}}])"),
+                            Op::cpu_cost_factor);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].target, "paymentservice");
+  EXPECT_NEAR(changes[0].value, 3.0, 1e-9);
+}
+
+TEST(ScenarioPlan, MemoryPressureSlowsThenCrashes) {
+  const auto commands = plan(R"([{"kind": "memory_pressure", "start_s": 10, "end_s": 50,
+      "target": {"service": "emailservice"}, "parameters": {"slowdown": 2, "crash_after_s": 15}}])");
+  const auto factors = only(commands, Op::cpu_cost_factor);
+  ASSERT_EQ(factors.size(), 2u);
+  EXPECT_DOUBLE_EQ(factors[0].value, 2.0);
+  EXPECT_DOUBLE_EQ(factors[1].at_s, 50.0);
+  const auto crashes = only(commands, Op::instance_up);
+  ASSERT_EQ(crashes.size(), 4u);  // two instances down at 25, up at 50
+  EXPECT_DOUBLE_EQ(crashes[0].at_s, 25.0);
+  EXPECT_FALSE(crashes[0].up);
+  EXPECT_DOUBLE_EQ(crashes[3].at_s, 50.0);
+}
+
+TEST(ScenarioPlan, ChangesComeBeforeTheirEventsAtOneInstant) {
+  const auto commands =
+      plan(R"([{"kind": "instance_crash", "start_s": 10, "target": {"service": "adservice"}}])");
+  ASSERT_FALSE(commands.empty());
+  EXPECT_EQ(commands.front().op, Op::instance_up);
+  EXPECT_EQ(commands.back().op, Op::event);
+}
+
+}  // namespace
+}  // namespace doppel::faults
