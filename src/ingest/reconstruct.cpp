@@ -163,6 +163,7 @@ class Assembler {
     out.topology.description =
         fmt::format("Reconstructed by doppel build from {} traces ({} spans, {} entry requests).",
                     stats_.counters.traces, stats_.counters.spans, stats_.counters.entry_requests);
+    infer_network_latency();
     build_services(out);
     build_datastores(out);
     build_platform(out);
@@ -396,6 +397,17 @@ class Assembler {
     }
   }
 
+  // The median one-way time between a client span and its server span (network, stack,
+  // serialisation) becomes the zone's link latency; without client/server pairs, 100 us.
+  void infer_network_latency() {
+    std::vector<double> samples = stats_.one_way_network_ms.samples();
+    if (samples.empty()) return;
+    std::sort(samples.begin(), samples.end());
+    const double median_ms = samples[samples.size() / 2];
+    network_latency_us_ = std::clamp(round_to(median_ms * 1000.0, 3), 1.0, 100'000.0);
+    network_pairs_ = stats_.one_way_network_ms.seen();
+  }
+
   void build_datastores(Reconstruction& out) {
     for (const auto& [name, store] : stats_.stores) {
       model::Datastore d;
@@ -412,9 +424,14 @@ class Assembler {
         q.name = query_name;
         q.type = store.kind == ComponentKind::queue ? model::QueryType::write
                                                     : detail::query_type(query_name);
-        q.cost_ms = fit_distribution(query.cost_ms.samples(), options_);
+        // Client spans include the round trip the twin adds again over the zone's link.
+        std::vector<double> costs = query.cost_ms.samples();
+        const double round_trip_ms = 2.0 * network_latency_us_ / 1000.0;
+        for (double& cost : costs) cost = std::max(0.0, cost - round_trip_ms);
+        q.cost_ms = fit_distribution(std::move(costs), options_);
         record(out, base + "/queries/" + json_pointer_token(query_name), "traces",
-               fmt::format("cost from {} client spans (network included)", query.cost_ms.seen()));
+               fmt::format("cost from {} client spans, minus the {:g} ms round trip",
+                           query.cost_ms.seen(), round_trip_ms));
         if (query.errors > 0) {
           note(
               fmt::format("{}.{}: {} of {} calls failed; topology/v1 has no datastore error "
@@ -438,6 +455,7 @@ class Assembler {
   void build_platform(Reconstruction& out) {
     model::Zone zone;
     zone.name = kDefaultZone;
+    zone.network.latency_us = network_latency_us_;
     auto add_host = [&](const std::string& name) {
       model::Host host;
       host.name = name;
@@ -462,7 +480,15 @@ class Assembler {
     record(out, "/zones", "default",
            fmt::format("one zone \"{}\", hosts of {} cores at speed 1", kDefaultZone,
                        kDefaultHostCores));
-    record(out, "/network", "default", "100 us, 10 Gbit/s inside the zone");
+    if (network_pairs_ > 0) {
+      record(out, "/zones/" + std::string(kDefaultZone) + "/latency_us", "traces",
+             fmt::format("median of (client - server span duration) / 2 over {} calls",
+                         network_pairs_));
+    } else {
+      record(out, "/zones/" + std::string(kDefaultZone) + "/latency_us", "default",
+             "100 us: no call seen from both sides");
+    }
+    record(out, "/network", "default", "10 Gbit/s inside the zone");
   }
 
   void build_workload(Reconstruction& out) {
@@ -569,6 +595,8 @@ class Assembler {
 
   ObservedStats& stats_;
   const ReconstructOptions& options_;
+  double network_latency_us_ = model::NetworkLink{}.latency_us;
+  std::uint64_t network_pairs_ = 0;
 };
 
 }  // namespace

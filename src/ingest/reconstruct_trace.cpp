@@ -352,6 +352,15 @@ class TraceAnalysis {
         // included); several callees under one client span are retries or fan-out.
         CallObservation call =
             service_call(callee, callees.size() == 1 ? call_span : spans_[callee]);
+        const Span& server = spans_[callee];
+        if (callees.size() == 1 && call.timed && server.has_start && server.has_duration &&
+            server.service != call_span.service) {
+          const std::int64_t gap = call_span.duration_ns() - server.duration_ns();
+          if (gap >= 0) {
+            stats_.one_way_network_ms.add(static_cast<double>(gap) / 2.0 / kNsPerMs,
+                                          options_.max_samples_per_operation, rng_);
+          }
+        }
         call.failed = call.failed || call_span.error;
         if (call_span.error && !spans_[callee].error) {
           // Only the caller saw it fail (a timeout, a reset): from the caller's side the

@@ -97,6 +97,9 @@ struct ObservedStats {
   std::map<std::string, StoreStats> stores;
   std::map<std::pair<std::string, std::string>, EntryStats> entries;  // (service, operation)
   double max_call_ms = 0.0;
+  // Half of (client span - server span) for calls seen from both sides: one-way network
+  // and stack time, in ms.
+  SampleReservoir one_way_network_ms;
   ReconstructionStats counters;
 };
 

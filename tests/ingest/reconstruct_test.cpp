@@ -88,6 +88,8 @@ TEST(Reconstruct, SelfTimeSubtractsTheUnionOfOverlappingCalls) {
   EXPECT_EQ(observed.spans, 1u);
   EXPECT_EQ(observed.latency_ms, std::vector<double>{100.0});
   EXPECT_DOUBLE_EQ(observed.calls_per_span.at("api.b"), 1.0);
+  // Each client span is 2 ms longer than its server span: 1 ms each way.
+  EXPECT_DOUBLE_EQ(r.topology.zones.at(0).network.latency_us, 1000.0);
   expect_loads(r);
 }
 
