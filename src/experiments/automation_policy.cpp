@@ -42,7 +42,7 @@ void reject_unknown(const json& object, std::initializer_list<std::string_view> 
 }
 
 std::string percent(double share) {
-  return fmt::format("{:g}%", share * 100.0);
+  return fmt::format("{:.3g}%", share * 100.0);
 }
 
 std::string describe_interval(const FigureInterval& interval, const std::string& unit) {

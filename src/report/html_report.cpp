@@ -296,6 +296,17 @@ std::string svg_line_chart(const LineChart& chart) {
         number(kLeft), number(kLeft + plot_width), number(sy(*chart.limit)),
         number(sy(*chart.limit) - 3), escape_html(chart.limit_label));
   }
+  // The legend goes on top of the curves, on a translucent box in the top-right corner.
+  constexpr double kLegendWidth = 196.0;
+  const double legend_left = kLeft + plot_width - kLegendWidth - 4.0;
+  std::string legend;
+  if (!chart.curves.empty()) {
+    legend += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fff\" "
+        "fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
+        number(legend_left), number(kTop + 4.0), number(kLegendWidth),
+        number(15.0 * static_cast<double>(chart.curves.size()) + 6.0));
+  }
   for (std::size_t c = 0; c < chart.curves.size(); ++c) {
     const auto& curve = chart.curves[c];
     const char* colour = kPalette[c % kPalette.size()];
@@ -317,10 +328,9 @@ std::string svg_line_chart(const LineChart& chart) {
       points += number(sx(point.t_s)) + "," + number(sy(point.value));
     }
     flush();
-    // Legend: top-right, one row per curve.
     const double legend_y = kTop + 12.0 + 15.0 * static_cast<double>(c);
-    const double legend_x = kLeft + plot_width - 190.0;
-    svg += fmt::format(
+    const double legend_x = legend_left + 6.0;
+    legend += fmt::format(
         "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" stroke-width=\"2\"{4}/>"
         "<text x=\"{5}\" y=\"{6}\" font-size=\"11\">{7}</text>\n",
         number(legend_x), number(legend_y), number(legend_x + 22), colour,
@@ -328,6 +338,7 @@ std::string svg_line_chart(const LineChart& chart) {
         number(legend_y + 4),
         escape_html(curve.label.size() > 28 ? curve.label.substr(0, 27) + "\u2026" : curve.label));
   }
+  svg += legend;
   svg += "</svg>\n";
   return svg;
 }
@@ -382,9 +393,9 @@ void write_diagnosis(std::ostream& out, const ReportInput& input) {
   const auto& diagnosis = *input.diagnosis;
   out << "<h2>Ranked causes</h2>\n";
   out << fmt::format(
-      "<p class=\"muted\">Window {:g}&ndash;{:g} s; {} metrics compared, {} deviate from the "
-      "baseline; {} not compared (absent on one side). Posterior with a uniform prior; interval: "
-      "{:g}% bootstrap.</p>\n",
+      "<p class=\"muted\">Window {:g}&ndash;{:g} s; metrics compared: {}, of which symptoms "
+      "(deviating from the baseline): {}; not compared (absent on one side): {}. Posterior with "
+      "a uniform prior; interval: {:g}% bootstrap.</p>\n",
       diagnosis.options.window_start_s, diagnosis.options.window_end_s, diagnosis.metrics.size(),
       std::count_if(diagnosis.metrics.begin(), diagnosis.metrics.end(),
                     [](const auto& m) { return m.symptom; }),

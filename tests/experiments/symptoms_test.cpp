@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "doppel/model/input_error.hpp"
+#include "doppel/model/topology_loader.hpp"
+#include "doppel/telemetry/metrics_recorder.hpp"
 
 namespace doppel::experiments {
 namespace {
@@ -39,6 +41,34 @@ TEST(MetricsCsv, DoppelLayoutKeepsColumnNamesAndMakesTimeRelative) {
   EXPECT_DOUBLE_EQ(latency[0].value, 12.5);
   EXPECT_DOUBLE_EQ(latency[1].t_s, 3.0);
   EXPECT_EQ(metrics.series.at("checkout_rps").size(), 2U);
+}
+
+TEST(MetricsCsv, ReadsWhatDoppelsMetricsRecorderWrites) {
+  const auto topology = model::load_topology(std::filesystem::path(DOPPEL_SOURCE_DIR) /
+                                             "topologies" / "online-boutique.json");
+  std::ostringstream csv;
+  telemetry::MetricsRecorder recorder(topology, csv);
+  const std::string service = topology.services.front().name;
+  for (int i = 0; i < 40; ++i) {
+    twin::SpanRecord span;
+    span.kind = twin::SpanKind::server;
+    span.service = service;
+    span.operation = topology.services.front().operations.front().name;
+    span.span_id = static_cast<std::uint64_t>(i + 1);
+    span.start_s = 0.1 * i;
+    span.end_s = span.start_s + 0.02;  // 20 ms each
+    recorder.on_span(span);
+  }
+  recorder.on_run_end(4.0);
+  const auto metrics = read_text(csv.str());
+  // Every column of the recorder is a metric; the 4 one-second rows start at t = 1.
+  EXPECT_EQ(metrics.series.size() + 1, recorder.columns().size());
+  EXPECT_DOUBLE_EQ(metrics.row_interval_s, 1.0);
+  const auto& latency = metrics.series.at(service + "_lat_99");
+  ASSERT_EQ(latency.size(), 4U);
+  EXPECT_DOUBLE_EQ(latency.front().t_s, 1.0);
+  EXPECT_NEAR(latency.front().value, 20.0, 0.5);
+  EXPECT_NEAR(metrics.series.at(service + "_rps").front().value, 10.0, 1e-9);
 }
 
 TEST(MetricsCsv, ExplicitTimeOrigin) {
