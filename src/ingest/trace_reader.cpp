@@ -99,7 +99,8 @@ std::string human_bytes(std::size_t bytes) {
 // A window on the stream, with simdjson's padding after it so documents parse in place.
 class StreamBuffer {
  public:
-  explicit StreamBuffer(ByteSource& source) : source_(source) { grow(kChunkBytes); }
+  // Starts small (small inputs, fuzzing) and grows by chunks as documents need.
+  explicit StreamBuffer(ByteSource& source) : source_(source) { grow(kDetectionBytes); }
 
   std::string_view pending() const { return {data_.get() + begin_, end_ - begin_}; }
   const char* begin_pointer() const { return data_.get() + begin_; }

@@ -63,10 +63,24 @@ class TraceGenerator {
         {"network.peer.address", fmt::format("10.1.{}.{}", random_() % 255, random_() % 255)}};
     spans.push_back(root);
     add_calls(spans, spans.size() - 1, 0, 2);
+    fit_children_into_parents(spans);
     return spans;
   }
 
  private:
+  // Synchronous calls end before their caller does: parents come before their children in
+  // `spans`, so one pass in order fits every span inside its (already fitted) parent.
+  static void fit_children_into_parents(std::vector<GeneratedSpan>& spans) {
+    for (std::size_t i = 1; i < spans.size(); ++i) {
+      for (std::size_t p = i; p-- > 0;) {
+        if (spans[p].id != spans[i].parent) continue;
+        spans[i].start_ns = std::clamp(spans[i].start_ns, spans[p].start_ns, spans[p].end_ns);
+        spans[i].end_ns = std::clamp(spans[i].end_ns, spans[i].start_ns, spans[p].end_ns);
+        break;
+      }
+    }
+  }
+
   GeneratedSpan make(std::uint64_t parent, int service, std::string name, Kind kind,
                      std::int64_t start, std::int64_t max_duration) {
     GeneratedSpan span;
@@ -78,9 +92,9 @@ class TraceGenerator {
     span.name = std::move(name);
     span.kind = kind;
     span.start_ns = start;
-    span.end_ns =
-        start + max_duration / 4 +
-        static_cast<std::int64_t>(random_() % static_cast<std::uint64_t>(max_duration / 2));
+    // Between a quarter and three quarters of the room given (at least 2 us of room).
+    const auto room = static_cast<std::uint64_t>(std::max<std::int64_t>(max_duration, 2'000));
+    span.end_ns = start + static_cast<std::int64_t>(room / 4 + random_() % (room / 2));
     span.error = random_() % 50 == 0;
     return span;
   }

@@ -37,7 +37,7 @@ struct DataQuality {
 // A human-readable summary, one line per non-zero counter, for CLI output.
 void print_summary(std::ostream& out, const DataQuality& quality);
 
-// Accumulates DataQuality from a stream of spans. Keeps ~64 bytes per span (ids and times)
+// Accumulates DataQuality from a stream of spans. Keeps 56 bytes per span (ids and times)
 // until finish(), since parents may come after their children anywhere in a file.
 class QualityTracker {
  public:

@@ -28,7 +28,7 @@ struct ReaderOptions {
   std::size_t max_document_bytes = std::size_t{512} << 20;
   // Keep every attribute as a string, not only kReconstructionAttributes.
   bool keep_all_attributes = false;
-  // Run the whole-trace checks (orphans, cycles, duplicates, skew): ~64 bytes per span.
+  // Run the whole-trace checks (orphans, cycles, duplicates, skew): 56 bytes per span.
   bool check_structure = true;
 };
 
