@@ -133,6 +133,24 @@ TEST(OtlpTraceWriter, WritesOneRequestPerTraceWithOtlpShapes) {
   EXPECT_EQ(*attribute(served, "doppel.instance"), json({{"intValue", "0"}}));
 }
 
+TEST(OtlpTraceWriter, EscapesNamesIntoValidJson) {
+  std::ostringstream out;
+  OtlpTraceWriter writer(out, OtlpOptions{1.0});
+  const std::string service = "we\"ird\\svc\n\x01é";
+  const std::string operation = "GET /a\tb";
+  auto span = server_span(service, 0.0, 0.001);
+  span.operation = operation;
+  span.trace_id = trace(1);
+  span.span_id = 1;
+  writer.on_span(span);
+  writer.finish();
+  const auto lines = parse_lines(out.str());
+  ASSERT_EQ(lines.size(), 1u);
+  const auto spans = spans_of(lines[0]);
+  EXPECT_EQ(spans.at(0).at("_service"), service);
+  EXPECT_EQ(spans.at(0).at("name"), operation);
+}
+
 TEST(OtlpTraceWriter, FlushesATraceWhenItsEntryCompletes) {
   std::ostringstream out;
   OtlpTraceWriter writer(out, OtlpOptions{1.0});
