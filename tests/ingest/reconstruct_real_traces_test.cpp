@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "doppel/ingest/config_overlay.hpp"
 #include "doppel/ingest/reconstruct.hpp"
 #include "doppel/ingest/trace_reader.hpp"
 #include "doppel/model/topology_loader.hpp"
@@ -94,6 +95,27 @@ TEST(ReconstructRealTraces, HotRodOtlp) {
   for (const auto& note : r.stats.notes)
     noted = noted || note.find("GetDriver") != std::string::npos;
   EXPECT_TRUE(noted);
+}
+
+TEST(ReconstructRealTraces, HotRodWithTheExampleOverlay) {
+  const fs::path file = trace_file("otlpjson_hotrod_jaeger_apiv3_getTrace.json");
+  if (file.empty()) GTEST_SKIP() << "HotROD trace not available";
+  Reconstruction r = reconstruct_file(file);
+  apply_config_overlay_file(
+      r, fs::path(DOPPEL_SOURCE_DIR) / "tests/data/reconstruct/hotrod-overlay.json");
+  const model::Topology& t = r.topology;
+  EXPECT_EQ(t.name, "hotrod-reconstructed");
+  EXPECT_EQ(t.find_service("route")->replicas, 3);
+  EXPECT_EQ(t.find_service("route")->workers, 3);
+  EXPECT_EQ(t.find_datastore("redis-manual")->replicas.size(), 1u);
+  EXPECT_DOUBLE_EQ(t.policy("driver", "redis-manual").timeout_ms, 100.0);
+  EXPECT_DOUBLE_EQ(t.policy("frontend", "customer").timeout_ms, 2000.0);
+  ASSERT_EQ(t.workload.clients.size(), 1u);
+  EXPECT_EQ(t.workload.clients[0].name, "riders");
+  ASSERT_EQ(t.slos.size(), 1u);
+  // What the overlay did not touch is still the traces'.
+  EXPECT_EQ(t.find_service("customer")->operations[0].steps.at(0).calls.at(0).to, "mysql");
+  EXPECT_EQ(model::parse_topology(model::topology_to_json(t), "merged"), t);
 }
 
 TEST(ReconstructRealTraces, DeathStarBenchComposePost) {
