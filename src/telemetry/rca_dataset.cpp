@@ -1,0 +1,590 @@
+#include "doppel/telemetry/rca_dataset.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "doppel/model/input_error.hpp"
+#include "doppel/telemetry/otlp_trace_writer.hpp"
+
+namespace doppel::telemetry {
+
+namespace {
+
+std::string trace_hex(const twin::TraceId& id) {
+  return fmt::format("{:016x}{:016x}", id.high, id.low);
+}
+
+std::int64_t unix_us(double time_s, std::int64_t epoch_unix_s) {
+  return epoch_unix_s * 1000000 + std::llround(time_s * 1e6);
+}
+
+std::string unix_seconds_text(double time_s, std::int64_t epoch_unix_s) {
+  const std::int64_t us = unix_us(time_s, epoch_unix_s);
+  return fmt::format("{}.{:06d}", us / 1000000, us % 1000000);
+}
+
+// CSV field: quoted when it holds a separator, a quote or a line break.
+std::string csv_field(std::string_view text) {
+  if (text.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+std::string_view attribute(const twin::TwinEvent& event, std::string_view key) {
+  for (const auto& [name, value] : event.attributes) {
+    if (name == key) return value;
+  }
+  return {};
+}
+
+std::ofstream open_file(const std::filesystem::path& path) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    throw InputError(path.string(), {}, fmt::format("cannot write: {}", std::strerror(errno)));
+  }
+  return out;
+}
+
+}  // namespace
+
+int status_code(twin::Outcome outcome) {
+  switch (outcome) {
+    case twin::Outcome::ok:
+      return 200;
+    case twin::Outcome::error:
+      return 500;
+    case twin::Outcome::timeout:
+      return 504;
+    case twin::Outcome::not_found:
+      return 404;
+    case twin::Outcome::rejected:
+    case twin::Outcome::circuit_open:
+    case twin::Outcome::pool_timeout:
+    case twin::Outcome::unavailable:
+      return 503;
+  }
+  return 500;
+}
+
+// --- traces.csv ------------------------------------------------------------------------------
+
+SpanCsvWriter::SpanCsvWriter(std::ostream& out, double sample_ratio, std::int64_t epoch_unix_s)
+    : out_(out), sample_ratio_(sample_ratio), epoch_unix_s_(epoch_unix_s) {
+  if (!(sample_ratio >= 0.0 && sample_ratio <= 1.0)) {
+    throw std::invalid_argument(
+        fmt::format("trace sample ratio must be in [0, 1], got {}", sample_ratio));
+  }
+  out_ << "traceID,spanID,parentSpanID,serviceName,operationName,startTime,duration,statusCode\n";
+}
+
+void SpanCsvWriter::on_span(const twin::SpanRecord& span) {
+  if (!trace_sampled(span.trace_id, sample_ratio_)) return;
+  const std::int64_t start = unix_us(span.start_s, epoch_unix_s_);
+  const std::int64_t end = unix_us(span.end_s, epoch_unix_s_);
+  const std::string parent =
+      span.parent_span_id == 0 ? std::string() : fmt::format("{:016x}", span.parent_span_id);
+  out_ << fmt::format("{},{:016x},{},{},{},{},{},{}\n", trace_hex(span.trace_id), span.span_id,
+                      parent, csv_field(span.service), csv_field(span.operation), start,
+                      std::max<std::int64_t>(0, end - start), status_code(span.outcome));
+  ++rows_;
+}
+
+// --- logs.csv --------------------------------------------------------------------------------
+
+struct ServiceLogWriter::Impl {
+  std::ostream& out;
+  std::int64_t epoch_unix_s;
+  int max_lines_per_second;
+  // Per service: the simulated second last written in and the lines written in it.
+  std::map<std::string, std::pair<std::int64_t, int>, std::less<>> budget;
+  std::uint64_t written = 0;
+  std::uint64_t suppressed = 0;
+
+  void write(double time_s, std::string_view service, std::string_view level,
+             const std::string& message) {
+    const auto second = static_cast<std::int64_t>(std::floor(time_s));
+    auto it = budget.find(service);
+    if (it == budget.end()) it = budget.emplace(std::string(service), std::pair{second, 0}).first;
+    auto& [current, lines] = it->second;
+    if (current != second) {
+      current = second;
+      lines = 0;
+    }
+    if (lines >= max_lines_per_second) {
+      ++suppressed;
+      return;
+    }
+    ++lines;
+    ++written;
+    out << unix_seconds_text(time_s, epoch_unix_s) << ',' << csv_field(service) << ',' << level
+        << ',' << csv_field(message) << '\n';
+  }
+};
+
+ServiceLogWriter::ServiceLogWriter(std::ostream& out, std::int64_t epoch_unix_s,
+                                   int max_lines_per_second)
+    : impl_(std::make_unique<Impl>(Impl{out, epoch_unix_s, max_lines_per_second, {}, 0, 0})) {
+  if (max_lines_per_second < 1) {
+    throw std::invalid_argument("log lines per service per second must be at least 1");
+  }
+  out << "time,service,level,message\n";
+}
+ServiceLogWriter::~ServiceLogWriter() = default;
+std::uint64_t ServiceLogWriter::lines_written() const {
+  return impl_->written;
+}
+std::uint64_t ServiceLogWriter::lines_suppressed() const {
+  return impl_->suppressed;
+}
+
+void ServiceLogWriter::on_span(const twin::SpanRecord& span) {
+  if (span.outcome == twin::Outcome::ok) return;
+  const std::string trace = trace_hex(span.trace_id);
+  const double ms = (span.end_s - span.start_s) * 1000.0;
+  if (span.kind == twin::SpanKind::server) {
+    // What the callee itself notices: it turned a request away or failed it.
+    switch (span.outcome) {
+      case twin::Outcome::rejected:
+        impl_->write(
+            span.end_s, span.service, "WARN",
+            fmt::format("rejected {}: request queue full trace_id={}", span.operation, trace));
+        break;
+      case twin::Outcome::error:
+        impl_->write(
+            span.end_s, span.service, "ERROR",
+            fmt::format("{} failed after {:.1f} ms trace_id={}", span.operation, ms, trace));
+        break;
+      default:
+        break;  // the instance was gone or the caller gave up: nothing to log here
+    }
+    return;
+  }
+  std::string message;
+  std::string_view level = "ERROR";
+  switch (span.outcome) {
+    case twin::Outcome::timeout:
+      level = "WARN";
+      message =
+          fmt::format("call to {} {} timed out after {:.1f} ms", span.peer, span.operation, ms);
+      break;
+    case twin::Outcome::rejected:
+      message = fmt::format("call to {} {} rejected: 503 service busy", span.peer, span.operation);
+      break;
+    case twin::Outcome::circuit_open:
+      level = "WARN";
+      message =
+          fmt::format("circuit breaker to {} is open: {} not attempted", span.peer, span.operation);
+      break;
+    case twin::Outcome::pool_timeout:
+      message = fmt::format("connection pool to {} exhausted: no connection for {} after {:.1f} ms",
+                            span.peer, span.operation, ms);
+      break;
+    case twin::Outcome::unavailable:
+      message = fmt::format("no available instance of {} for {}", span.peer, span.operation);
+      break;
+    default:
+      message = fmt::format("call to {} {} failed: 500 internal error", span.peer, span.operation);
+      break;
+  }
+  if (span.attempt > 0) message += fmt::format(" (retry {})", span.attempt);
+  message += fmt::format(" trace_id={}", trace);
+  impl_->write(span.end_s, span.service, level, message);
+}
+
+void ServiceLogWriter::on_event(const twin::TwinEvent& event) {
+  // Breakers and pools live in the caller: "caller->callee" components only.
+  const auto arrow = event.component.find("->");
+  if (arrow == std::string::npos) return;
+  const std::string_view caller = std::string_view(event.component).substr(0, arrow);
+  const std::string_view callee = std::string_view(event.component).substr(arrow + 2);
+  const std::string_view instance = attribute(event, "instance");
+  const std::string suffix =
+      instance.empty() ? std::string() : fmt::format(" instance={}", instance);
+  if (event.kind == "breaker_open") {
+    impl_->write(event.time_s, caller, "WARN",
+                 fmt::format("circuit breaker to {} opened{}", callee, suffix));
+  } else if (event.kind == "breaker_half_open") {
+    impl_->write(event.time_s, caller, "INFO",
+                 fmt::format("circuit breaker to {} half-open: probing{}", callee, suffix));
+  } else if (event.kind == "breaker_closed") {
+    impl_->write(event.time_s, caller, "INFO",
+                 fmt::format("circuit breaker to {} closed{}", callee, suffix));
+  } else if (event.kind == "pool_exhausted") {
+    impl_->write(event.time_s, caller, "ERROR",
+                 fmt::format("connection pool to {} exhausted (size {}){}", callee,
+                             attribute(event, "size"), suffix));
+  } else if (event.kind == "pool_recovered") {
+    impl_->write(event.time_s, caller, "INFO",
+                 fmt::format("connection pool to {} recovered after {} acquire timeouts", callee,
+                             attribute(event, "acquire_timeouts")));
+  }
+}
+
+// --- events.jsonl with vector clocks ---------------------------------------------------------
+
+struct CausalEventLog::Impl {
+  enum class Phase : std::uint8_t {
+    request_sent,
+    request_received,
+    response_sent,
+    response_received,
+    call_refused,
+    system,
+  };
+  struct Pending {
+    double time_s = 0.0;
+    Phase phase = Phase::system;
+    std::uint64_t sequence = 0;  // arrival order: ties keep the order the twin reported
+    std::size_t process = 0;
+    std::size_t peer = 0;
+    std::uint64_t message = 0;  // the client span id the request / response belongs to
+    std::uint64_t span_id = 0;
+    twin::TraceId trace;
+    std::string_view operation;
+    twin::Outcome outcome = twin::Outcome::ok;
+    std::size_t system_event = 0;  // index into system_events
+  };
+
+  std::ostream& out;
+  double sample_ratio;
+  std::int64_t epoch_unix_s;
+  std::vector<std::string> processes;
+  std::map<std::string, std::size_t, std::less<>> process_index;
+  std::vector<Pending> pending;
+  std::vector<twin::TwinEvent> system_events;
+  std::uint64_t sequence = 0;
+
+  std::size_t environment() const { return processes.size() - 1; }
+  std::size_t process_of(std::string_view component) const {
+    std::string_view name = component;
+    if (auto arrow = name.find("->"); arrow != std::string_view::npos) name = name.substr(0, arrow);
+    if (auto slash = name.find('/'); slash != std::string_view::npos) name = name.substr(0, slash);
+    auto it = process_index.find(name);
+    return it == process_index.end() ? environment() : it->second;
+  }
+  void add(Pending event) {
+    event.sequence = sequence++;
+    pending.push_back(event);
+  }
+
+  nlohmann::json clock_json(const std::vector<std::uint32_t>& clock) const {
+    nlohmann::json json = nlohmann::json::object();
+    for (std::size_t i = 0; i < clock.size(); ++i) {
+      if (clock[i] != 0) json[processes[i]] = clock[i];
+    }
+    return json;
+  }
+
+  void write_all() {
+    // Phase order breaks ties at one instant so a send comes before its receive.
+    std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+      return std::tie(a.time_s, a.phase, a.sequence) < std::tie(b.time_s, b.phase, b.sequence);
+    });
+    std::vector<std::vector<std::uint32_t>> clocks(processes.size(),
+                                                   std::vector<std::uint32_t>(processes.size()));
+    std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> requests_in_flight;
+    std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> responses_in_flight;
+    auto merge = [](std::vector<std::uint32_t>& into, const std::vector<std::uint32_t>& from) {
+      for (std::size_t i = 0; i < into.size(); ++i) into[i] = std::max(into[i], from[i]);
+    };
+    for (const auto& event : pending) {
+      auto& clock = clocks[event.process];
+      nlohmann::json line;
+      line["time_s"] = event.time_s;
+      line["time_unix_us"] = unix_us(event.time_s, epoch_unix_s);
+      line["process"] = processes[event.process];
+      switch (event.phase) {
+        case Phase::request_sent:
+          ++clock[event.process];
+          requests_in_flight[event.message] = clock;
+          line["kind"] = "request_sent";
+          break;
+        case Phase::request_received:
+          if (auto it = requests_in_flight.find(event.message); it != requests_in_flight.end()) {
+            merge(clock, it->second);
+            requests_in_flight.erase(it);
+          }
+          ++clock[event.process];
+          line["kind"] = "request_received";
+          break;
+        case Phase::response_sent:
+          ++clock[event.process];
+          responses_in_flight[event.message] = clock;
+          line["kind"] = "response_sent";
+          break;
+        case Phase::response_received:
+          // A response that arrives after the caller gave up is no cause of its timeout.
+          if (auto it = responses_in_flight.find(event.message); it != responses_in_flight.end()) {
+            merge(clock, it->second);
+            responses_in_flight.erase(it);
+          }
+          requests_in_flight.erase(event.message);
+          ++clock[event.process];
+          line["kind"] = "response_received";
+          break;
+        case Phase::call_refused:
+          ++clock[event.process];
+          line["kind"] = "call_refused";
+          break;
+        case Phase::system: {
+          ++clock[event.process];
+          const auto& system = system_events[event.system_event];
+          line["kind"] = system.kind;
+          line["component"] = system.component;
+          nlohmann::json attributes = nlohmann::json::object();
+          for (const auto& [key, value] : system.attributes) attributes[key] = value;
+          line["attributes"] = std::move(attributes);
+          break;
+        }
+      }
+      if (event.phase != Phase::system) {
+        line["peer"] = processes[event.peer];
+        line["operation"] = event.operation;
+        line["trace_id"] = trace_hex(event.trace);
+        line["span_id"] = fmt::format("{:016x}", event.span_id);
+        line["message_id"] = fmt::format("{:016x}", event.message);
+        if (event.phase == Phase::response_received || event.phase == Phase::response_sent ||
+            event.phase == Phase::call_refused) {
+          line["outcome"] = to_string(event.outcome);
+        }
+      }
+      line["clock"] = clock_json(clock);
+      out << line.dump() << '\n';
+    }
+    pending.clear();
+    pending.shrink_to_fit();
+  }
+};
+
+CausalEventLog::CausalEventLog(const model::Topology& topology, std::ostream& out,
+                               double sample_ratio, std::int64_t epoch_unix_s)
+    : impl_(std::make_unique<Impl>(Impl{out, sample_ratio, epoch_unix_s, {}, {}, {}, {}, 0})) {
+  for (const auto& service : topology.services) impl_->processes.push_back(service.name);
+  for (const auto& datastore : topology.datastores) impl_->processes.push_back(datastore.name);
+  impl_->processes.push_back("environment");
+  for (std::size_t i = 0; i < impl_->processes.size(); ++i) {
+    impl_->process_index.emplace(impl_->processes[i], i);
+  }
+}
+CausalEventLog::~CausalEventLog() = default;
+
+void CausalEventLog::on_span(const twin::SpanRecord& span) {
+  if (!trace_sampled(span.trace_id, impl_->sample_ratio)) return;
+  Impl::Pending event;
+  event.trace = span.trace_id;
+  event.span_id = span.span_id;
+  event.operation = span.operation;
+  event.outcome = span.outcome;
+  if (span.kind == twin::SpanKind::client) {
+    event.process = impl_->process_of(span.service);
+    event.peer = impl_->process_of(span.peer);
+    event.message = span.span_id;
+    const bool never_sent = span.outcome == twin::Outcome::circuit_open ||
+                            span.outcome == twin::Outcome::pool_timeout ||
+                            span.outcome == twin::Outcome::unavailable;
+    if (never_sent) {
+      event.time_s = span.end_s;
+      event.phase = Impl::Phase::call_refused;
+      impl_->add(event);
+      return;
+    }
+    event.time_s = span.start_s;
+    event.phase = Impl::Phase::request_sent;
+    impl_->add(event);
+    event.time_s = span.end_s;
+    event.phase = Impl::Phase::response_received;
+    impl_->add(event);
+    return;
+  }
+  if (span.parent_span_id == 0) return;  // an entry request: its client is outside the system
+  event.process = impl_->process_of(span.service);
+  event.peer = impl_->environment();
+  event.message = span.parent_span_id;
+  event.time_s = span.start_s;
+  event.phase = Impl::Phase::request_received;
+  impl_->add(event);
+  event.time_s = span.end_s;
+  event.phase = Impl::Phase::response_sent;
+  impl_->add(event);
+}
+
+void CausalEventLog::on_event(const twin::TwinEvent& event) {
+  Impl::Pending pending;
+  pending.time_s = event.time_s;
+  pending.phase = Impl::Phase::system;
+  pending.process = impl_->process_of(event.component);
+  pending.system_event = impl_->system_events.size();
+  impl_->system_events.push_back(event);
+  impl_->add(pending);
+}
+
+void CausalEventLog::on_run_end(double /*end_time_s*/) {
+  // A server span names its caller only through the parent client span: fill the peers in.
+  std::unordered_map<std::uint64_t, std::size_t> caller_of_message;
+  for (const auto& event : impl_->pending) {
+    if (event.phase == Impl::Phase::request_sent) caller_of_message[event.message] = event.process;
+  }
+  for (auto& event : impl_->pending) {
+    if (event.phase == Impl::Phase::request_received || event.phase == Impl::Phase::response_sent) {
+      if (auto it = caller_of_message.find(event.message); it != caller_of_message.end()) {
+        event.peer = it->second;
+      }
+    }
+  }
+  impl_->write_all();
+}
+
+// --- profiles/<service>.folded ---------------------------------------------------------------
+
+struct CpuProfileRecorder::Impl {
+  struct Call {
+    double start_s = 0.0;
+    double end_s = 0.0;
+    std::string_view callee_operation;
+    double callee_own_us = 0.0;
+  };
+  std::filesystem::path dir;
+  // Client span id -> the callee's own time serving it (set when the callee's span ends).
+  std::unordered_map<std::uint64_t, std::pair<std::string_view, double>> served;
+  // Server span id -> the calls it made, as their client spans end.
+  std::unordered_map<std::uint64_t, std::vector<Call>> calls_of;
+  // (service, operation, callee operation or "") -> microseconds. Views stay valid until the
+  // run ends, when the profiles are written.
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, double> stacks;
+
+  static double union_length(std::vector<Call>& calls) {
+    std::sort(calls.begin(), calls.end(),
+              [](const Call& a, const Call& b) { return a.start_s < b.start_s; });
+    double total = 0.0;
+    double covered_until = -1e300;
+    for (const auto& call : calls) {
+      const double from = std::max(call.start_s, covered_until);
+      if (call.end_s > from) total += call.end_s - from;
+      covered_until = std::max(covered_until, call.end_s);
+    }
+    return total;
+  }
+};
+
+CpuProfileRecorder::CpuProfileRecorder(std::filesystem::path profiles_dir)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->dir = std::move(profiles_dir);
+}
+CpuProfileRecorder::~CpuProfileRecorder() = default;
+
+void CpuProfileRecorder::on_span(const twin::SpanRecord& span) {
+  if (span.kind == twin::SpanKind::client) {
+    Impl::Call call{span.start_s, span.end_s, span.operation, 0.0};
+    if (auto it = impl_->served.find(span.span_id); it != impl_->served.end()) {
+      call.callee_operation = it->second.first;
+      call.callee_own_us = it->second.second;
+      impl_->served.erase(it);
+    }
+    if (span.parent_span_id != 0) impl_->calls_of[span.parent_span_id].push_back(call);
+    return;
+  }
+  std::vector<Impl::Call> calls;
+  if (auto it = impl_->calls_of.find(span.span_id); it != impl_->calls_of.end()) {
+    calls = std::move(it->second);
+    impl_->calls_of.erase(it);
+  }
+  const double busy_s = span.end_s - span.start_s - span.queue_s;
+  const double own_us = std::max(0.0, busy_s - Impl::union_length(calls)) * 1e6;
+  impl_->stacks[{span.service, span.operation, {}}] += own_us;
+  for (const auto& call : calls) {
+    if (call.callee_own_us > 0.0) {
+      impl_->stacks[{span.service, span.operation, call.callee_operation}] += call.callee_own_us;
+    }
+  }
+  if (span.parent_span_id != 0) impl_->served[span.parent_span_id] = {span.operation, own_us};
+}
+
+void CpuProfileRecorder::on_run_end(double /*end_time_s*/) {
+  std::filesystem::create_directories(impl_->dir);
+  std::string_view current;
+  std::ofstream out;
+  for (const auto& [stack, us] : impl_->stacks) {
+    const auto& [service, operation, callee] = stack;
+    if (!out.is_open() || service != current) {
+      if (out.is_open()) out.close();
+      current = service;
+      out = open_file(impl_->dir / (std::string(service) + ".folded"));
+    }
+    const auto micros = std::llround(us);
+    if (micros <= 0) continue;
+    if (callee.empty()) {
+      out << service << ';' << operation << ' ' << micros << '\n';
+    } else {
+      out << service << ';' << operation << ';' << callee << ' ' << micros << '\n';
+    }
+  }
+  if (out.is_open()) out.close();
+  impl_->stacks.clear();
+  impl_->served.clear();
+  impl_->calls_of.clear();
+}
+
+// --- all of them -------------------------------------------------------------------------------
+
+struct RcaDatasetWriters::Impl {
+  std::filesystem::path dir;
+  std::ofstream traces;
+  std::ofstream logs;
+  std::ofstream events;
+  std::unique_ptr<SpanCsvWriter> span_writer;
+  std::unique_ptr<ServiceLogWriter> log_writer;
+  std::unique_ptr<CausalEventLog> event_log;
+  std::unique_ptr<CpuProfileRecorder> profiles;
+};
+
+RcaDatasetWriters::RcaDatasetWriters(const model::Topology& topology, RcaDatasetOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  std::error_code error;
+  std::filesystem::create_directories(options.out_dir, error);
+  if (error) throw InputError(options.out_dir.string(), {}, "cannot create: " + error.message());
+  impl_->dir = options.out_dir;
+  impl_->traces = open_file(options.out_dir / kTracesCsvFileName);
+  impl_->logs = open_file(options.out_dir / kLogsCsvFileName);
+  impl_->events = open_file(options.out_dir / kCausalEventsFileName);
+  impl_->span_writer = std::make_unique<SpanCsvWriter>(impl_->traces, options.trace_sample_ratio,
+                                                       options.epoch_unix_s);
+  impl_->log_writer = std::make_unique<ServiceLogWriter>(
+      impl_->logs, options.epoch_unix_s, options.max_log_lines_per_service_per_second);
+  impl_->event_log = std::make_unique<CausalEventLog>(
+      topology, impl_->events, options.trace_sample_ratio, options.epoch_unix_s);
+  impl_->profiles = std::make_unique<CpuProfileRecorder>(options.out_dir / kProfilesDirName);
+}
+RcaDatasetWriters::~RcaDatasetWriters() = default;
+
+std::vector<twin::TwinObserver*> RcaDatasetWriters::observers() {
+  return {impl_->span_writer.get(), impl_->log_writer.get(), impl_->event_log.get(),
+          impl_->profiles.get()};
+}
+
+void RcaDatasetWriters::finish() {
+  for (auto* file : {&impl_->traces, &impl_->logs, &impl_->events}) {
+    file->flush();
+    if (!*file)
+      throw std::runtime_error("cannot write the dataset files in " + impl_->dir.string());
+    file->close();
+  }
+}
+
+}  // namespace doppel::telemetry
