@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include "doppel/faults/scenario.hpp"
 #include "doppel/model/input_error.hpp"
@@ -160,7 +161,16 @@ model::ClientClass* find_client(model::Topology& topology, std::string_view name
   return nullptr;
 }
 
-// True when a change at run time only touches what the twin's runtime can change.
+// The topology values TwinRuntime can change during a run (docs/scenario-format.md#deploy).
+bool runtime_changeable(const std::string& path) {
+  static const RE2 changeable(
+      "/edges(/.*)?|/edge_defaults(/.*)?|/gateway/routes(/.*)?"
+      "|/services/[0-9]+/(workers|queue_capacity|operations/[0-9]+/cpu_ms(/.*)?)"
+      "|/datastores/[0-9]+/(max_connections|queries/[0-9]+/cost_ms(/.*)?)");
+  return RE2::FullMatch(path, changeable);
+}
+
+// A change from t = 0 that never ends is applied to the topology before the run.
 bool is_pre_run(const Injection& injection) {
   return injection.start_s == 0.0 && !injection.end_s;
 }
@@ -743,28 +753,37 @@ class ScenarioReader {
         }
         return;
       case InjectionKind::memory_pressure:
-        if (injection.parameters.slowdown_factor > 1.0 && injection.target.type == Type::instance) {
-          at.at("target").fail(not_built("memory_pressure slowdown of one instance"));
-        }
-        if (injection.parameters.slowdown_factor > 1.0 &&
-            injection.target.mode != TargetSelector::Mode::all) {
-          at.at("target").fail(not_built("memory_pressure slowdown of part of a service"));
-        }
+      case InjectionKind::dns_failure:
+      case InjectionKind::disk_slowness:
+      case InjectionKind::replication_lag:
+      case InjectionKind::datastore_slowdown:
+      case InjectionKind::clock_skew:
         return;
       case InjectionKind::deploy:
       case InjectionKind::route_change:
         if (!is_pre_run(injection)) check_runtime_changes(injection, at);
         return;
       case InjectionKind::packet_loss:
+        if (injection.target.type == Type::edge) {
+          at.at("target").fail(not_built("packet_loss on one edge (caller -> callee)"));
+        }
+        return;
       case InjectionKind::bandwidth_limit:
+        if (injection.target.type != Type::zone) {
+          at.at("target").fail(
+              not_built(fmt::format("bandwidth_limit on a {}", to_string(injection.target.type))));
+        }
+        return;
       case InjectionKind::partition:
-      case InjectionKind::dns_failure:
-      case InjectionKind::disk_slowness:
-      case InjectionKind::replication_lag:
-      case InjectionKind::datastore_slowdown:
+        if (injection.parameters.partition_of == "service") {
+          at.at("parameters").fail(not_built("partition between services"));
+        }
+        return;
       case InjectionKind::error_rate:
-      case InjectionKind::clock_skew:
-        at.at("kind").fail(not_built(fmt::format("injection kind \"{}\"", kind)));
+        if (injection.target.type == Type::edge) {
+          at.at("target").fail(not_built("error_rate on one edge (caller -> callee)"));
+        }
+        return;
     }
   }
 
@@ -779,11 +798,7 @@ class ScenarioReader {
     const json difference = json::diff(topology_doc_, patched);
     for (const auto& op : difference) {
       const std::string path = op["path"].get<std::string>();
-      if (path.rfind("/edges", 0) == 0 || path.rfind("/edge_defaults", 0) == 0) continue;
-      const bool cpu_cost = path.rfind("/services/", 0) == 0 &&
-                            path.find("/operations/") != std::string::npos &&
-                            path.find("/cpu_ms") != std::string::npos;
-      if (cpu_cost) continue;
+      if (runtime_changeable(path)) continue;
       at.at("parameters")
           .fail(fmt::format(
               "{} changes {}, which the twin cannot change during a run yet ({}); a change from "

@@ -51,6 +51,20 @@ double base_zone_latency_us(const model::Topology& topology, const std::string& 
   return topology.default_zone_link.latency_us;
 }
 
+double base_zone_bandwidth_mbps(const model::Topology& topology, const std::string& a,
+                                const std::string& b) {
+  if (a == b) {
+    const model::Zone* zone = topology.find_zone(a);
+    return zone != nullptr ? zone->network.bandwidth_mbps : 0.0;
+  }
+  for (const auto& link : topology.zone_links) {
+    if ((link.from == a && link.to == b) || (link.from == b && link.to == a)) {
+      return link.network.bandwidth_mbps;
+    }
+  }
+  return topology.default_zone_link.bandwidth_mbps;
+}
+
 // Every caller -> callee pair the topology's call plans use, in file order, each once.
 std::vector<std::pair<std::string, std::string>> call_pairs(const model::Topology& topology) {
   std::vector<std::pair<std::string, std::string>> pairs;
@@ -200,10 +214,90 @@ class Planner {
                end, attributes);
         break;
       }
-      default:
-        // The loader rejects the kinds the runtime cannot carry out yet.
+      case InjectionKind::packet_loss:
+        for (const auto& [op, name] : loss_targets(injection)) {
+          contribute(op, name, "", 0, start, end, p.loss_rate);
+          report(injection, name, start, end, {{"rate", format_number(p.loss_rate)}});
+        }
+        break;
+      case InjectionKind::bandwidth_limit:
+        for (const auto& zone : topology_.zones) {
+          contribute(Op::zone_bandwidth, std::min(injection.target.name, zone.name),
+                     std::max(injection.target.name, zone.name), 0, start, end, p.bandwidth_mbps);
+        }
+        report(injection, injection.target.name, start, end,
+               {{"mbps", format_number(p.bandwidth_mbps)}});
+        break;
+      case InjectionKind::partition: {
+        RuntimeCommand add;
+        add.at_s = start;
+        add.op = Op::partition_add;
+        add.index = next_partition_;
+        add.side_a = p.side_a;
+        add.side_b = p.side_b;
+        add.up = p.two_way;
+        commands_.push_back(add);
+        if (end < run_end_) {
+          RuntimeCommand heal;
+          heal.at_s = end;
+          heal.op = Op::partition_heal;
+          heal.index = next_partition_;
+          commands_.push_back(heal);
+        }
+        ++next_partition_;
+        std::string sides;
+        for (const auto& name : p.side_a) sides += (sides.empty() ? "" : ",") + name;
+        sides += p.two_way ? " <-> " : " -> ";
+        for (std::size_t i = 0; i < p.side_b.size(); ++i) sides += (i ? "," : "") + p.side_b[i];
+        report(injection, sides, start, end, {{"of", p.partition_of}});
+        break;
+      }
+      case InjectionKind::dns_failure:
+        contribute(Op::service_resolvable, injection.target.name, "", 0, start, end, 0.0);
+        report(injection, injection.target.name, start, end);
+        break;
+      case InjectionKind::disk_slowness:
+      case InjectionKind::datastore_slowdown:
+        contribute(Op::query_slowdown, injection.target.name, p.query.value_or(""), 0, start, end,
+                   p.factor);
+        report(injection, injection.target.name, start, end,
+               {{"factor", format_number(p.factor)}, {"query", p.query.value_or("*")}});
+        break;
+      case InjectionKind::replication_lag:
+        if (p.stop_replication) {
+          contribute(Op::replication_stopped, injection.target.name, "", 0, start, end, 0.0);
+        } else {
+          contribute(Op::replication_lag, injection.target.name, "", 0, start, end, p.lag_ms);
+        }
+        report(injection, injection.target.name, start, end,
+               {{"lag_ms", format_number(p.lag_ms)},
+                {"stopped", p.stop_replication ? "true" : "false"}});
+        break;
+      case InjectionKind::error_rate:
+        contribute(Op::error_rate, injection.target.name, "", 0, start, end, p.error_rate);
+        report(injection, injection.target.name, start, end,
+               {{"rate", format_number(p.error_rate)}});
+        break;
+      case InjectionKind::clock_skew:
+        for (const auto& host : detail::hosts_in_scope(topology_, injection.target)) {
+          contribute(Op::clock_skew, host, "", 0, start, end, p.skew_ms);
+          report(injection, host, start, end, {{"ms", format_number(p.skew_ms)}});
+        }
         break;
     }
+  }
+
+  std::vector<std::pair<Op, std::string>> loss_targets(const Injection& injection) const {
+    std::vector<std::pair<Op, std::string>> out;
+    if (injection.target.type == TargetSelector::Type::service) {
+      out.emplace_back(Op::service_packet_loss, injection.target.name);
+    } else {
+      for (const auto& host :
+           choose(detail::hosts_in_scope(topology_, injection.target), injection)) {
+        out.emplace_back(Op::host_packet_loss, host);
+      }
+    }
+    return out;
   }
 
   template <typename Matches>
@@ -219,10 +313,11 @@ class Planner {
   void plan_memory_pressure(const Injection& injection, double start, double end) {
     const auto& p = injection.parameters;
     const auto chosen = choose(detail::instances_in_scope(topology_, injection.target), injection);
-    if (p.slowdown_factor > 1.0) {
-      contribute(Op::cpu_cost_factor, injection.target.name, "", 0, start, end, p.slowdown_factor);
-    }
     for (const auto& unit : chosen) {
+      if (p.slowdown_factor > 1.0) {
+        contribute(Op::instance_slowdown, unit.service, "", unit.index, start, end,
+                   p.slowdown_factor);
+      }
       std::vector<std::pair<std::string, std::string>> attributes{
           {"slowdown", format_number(p.slowdown_factor)}};
       if (p.crash_after_s) {
@@ -260,9 +355,28 @@ class Planner {
       set_policy(start, new_policy, from, to);
       if (end < run_end_) set_policy(end, old_policy, from, to);
     }
+    if (after.gateway.routes != topology_.gateway.routes) {
+      set_routes(start, after.gateway.routes);
+      if (end < run_end_) set_routes(end, topology_.gateway.routes);
+    }
+    for (const auto& store : topology_.datastores) {
+      const model::Datastore* changed = after.find_datastore(store.name);
+      if (changed == nullptr) continue;
+      for (std::size_t q = 0; q < store.queries.size() && q < changed->queries.size(); ++q) {
+        const auto& before = store.queries[q].cost_ms;
+        if (before == changed->queries[q].cost_ms || before.mean() <= 0.0) continue;
+        contribute(Op::query_slowdown, store.name, store.queries[q].name, 0, start, end,
+                   changed->queries[q].cost_ms.mean() / before.mean());
+      }
+      set_count(Op::max_connections, store.name, store.max_connections, changed->max_connections,
+                start, end);
+    }
     for (const auto& service : topology_.services) {
       const model::Service* changed = after.find_service(service.name);
       if (changed == nullptr) continue;
+      set_count(Op::workers, service.name, service.workers, changed->workers, start, end);
+      set_count(Op::queue_capacity, service.name, service.queue_capacity, changed->queue_capacity,
+                start, end);
       for (std::size_t i = 0; i < service.operations.size(); ++i) {
         const auto& before = service.operations[i].cpu_ms;
         if (before == changed->operations[i].cpu_ms || before.mean() <= 0.0) continue;
@@ -271,6 +385,30 @@ class Planner {
                    changed->operations[i].cpu_ms.mean() / before.mean());
         break;
       }
+    }
+  }
+
+  void set_routes(double at, const std::vector<model::Route>& routes) {
+    RuntimeCommand command;
+    command.at_s = at;
+    command.op = Op::gateway_routes;
+    command.routes = routes;
+    commands_.push_back(std::move(command));
+  }
+
+  void set_count(Op op, const std::string& target, int before, int after, double start,
+                 double end) {
+    if (before == after) return;
+    RuntimeCommand command;
+    command.op = op;
+    command.target = target;
+    command.at_s = start;
+    command.index = after;
+    commands_.push_back(command);
+    if (end < run_end_) {
+      command.at_s = end;
+      command.index = before;
+      commands_.push_back(command);
     }
   }
 
@@ -308,17 +446,25 @@ class Planner {
       for (double t : times) {
         double value = base;
         int active = 0;
+        double strongest = -1.0;
+        double delivered = 1.0;
         for (const Contribution* c : members) {
           if (c->start <= t && t < c->end) {
             ++active;
-            if (op == Op::cpu_stress || op == Op::cpu_cost_factor) {
+            strongest = std::max(strongest, c->value);
+            delivered *= 1.0 - c->value;
+            if (multiplies(op)) {
               value *= c->value;
+            } else if (op == Op::zone_bandwidth) {
+              value = std::min(value, c->value);
             } else {
               value += c->value;
             }
           }
         }
-        if (op == Op::instance_up || op == Op::datastore_node_up) value = active > 0 ? 1.0 : 0.0;
+        if (is_switch(op)) value = active > 0 ? 1.0 : 0.0;
+        if (op == Op::error_rate) value = strongest;  // the worst injected rate; -1 restores
+        if (op == Op::host_packet_loss || op == Op::service_packet_loss) value = 1.0 - delivered;
         if (value == previous) continue;
         previous = value;
         RuntimeCommand command;
@@ -334,11 +480,28 @@ class Planner {
     }
   }
 
+  static bool multiplies(Op op) {
+    return op == Op::cpu_stress || op == Op::cpu_cost_factor || op == Op::instance_slowdown ||
+           op == Op::query_slowdown;
+  }
+
+  // On/off states: the command's `up` is true when no injection holds the component.
+  static bool is_switch(Op op) {
+    return op == Op::instance_up || op == Op::datastore_node_up || op == Op::service_resolvable ||
+           op == Op::replication_stopped;
+  }
+
   double base_value(Op op, const std::string& target, const std::string& other) const {
     switch (op) {
       case Op::cpu_stress:
       case Op::cpu_cost_factor:
+      case Op::instance_slowdown:
+      case Op::query_slowdown:
         return 1.0;
+      case Op::error_rate:
+        return -1.0;
+      case Op::zone_bandwidth:
+        return base_zone_bandwidth_mbps(topology_, target, other);
       case Op::zone_latency:
         return base_zone_latency_us(topology_, target, other);
       default:
@@ -353,6 +516,7 @@ class Planner {
   std::vector<detail::DatastoreNodeUnit> nodes_;
   std::vector<Contribution> contributions_;
   std::vector<RuntimeCommand> commands_;
+  int next_partition_ = 0;
 };
 
 }  // namespace

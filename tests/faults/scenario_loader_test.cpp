@@ -136,16 +136,16 @@ TEST(ScenarioLoader, RouteChangeInsertsARuleFirst) {
   EXPECT_EQ(prepared.gateway.routes[1].name, "home");
 }
 
-TEST(ScenarioLoader, RouteChangeDuringTheRunIsNotBuiltYet) {
+TEST(ScenarioLoader, ReplicaCountChangeDuringTheRunIsNotBuiltYet) {
   const auto topology = boutique();
   try {
-    (void)parse(with_injections(R"([
-      {"kind": "route_change", "start_s": 10, "parameters": {"remove": "home"}}])"),
+    (void)parse(with_injections(R"([{"kind": "deploy", "start_s": 10, "parameters": {"changes": [
+        {"set": "/services/frontend/placement/0/zone", "value": "zone-b"}]}}])"),
                 topology);
     FAIL() << "expected an error";
   } catch (const InputError& e) {
     EXPECT_EQ(e.where().json_pointer, "/injections/0/parameters");
-    EXPECT_NE(e.message().find("/gateway/routes"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("/services/0/placement/0/zone"), std::string::npos) << e.message();
     EXPECT_NE(e.message().find("not-built-yet"), std::string::npos) << e.message();
   }
 }

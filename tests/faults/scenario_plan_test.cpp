@@ -150,10 +150,10 @@ TEST(ScenarioPlan, DeployScalingCpuCostsSetsTheServiceFactor) {
 TEST(ScenarioPlan, MemoryPressureSlowsThenCrashes) {
   const auto commands = plan(R"([{"kind": "memory_pressure", "start_s": 10, "end_s": 50,
       "target": {"service": "emailservice"}, "parameters": {"slowdown": 2, "crash_after_s": 15}}])");
-  const auto factors = only(commands, Op::cpu_cost_factor);
-  ASSERT_EQ(factors.size(), 2u);
+  const auto factors = only(commands, Op::instance_slowdown);
+  ASSERT_EQ(factors.size(), 4u);  // each of the two instances slowed at 10, restored at 50
   EXPECT_DOUBLE_EQ(factors[0].value, 2.0);
-  EXPECT_DOUBLE_EQ(factors[1].at_s, 50.0);
+  EXPECT_DOUBLE_EQ(factors[3].at_s, 50.0);
   const auto crashes = only(commands, Op::instance_up);
   ASSERT_EQ(crashes.size(), 4u);  // two instances down at 25, up at 50
   EXPECT_DOUBLE_EQ(crashes[0].at_s, 25.0);
@@ -167,6 +167,68 @@ TEST(ScenarioPlan, ChangesComeBeforeTheirEventsAtOneInstant) {
   ASSERT_FALSE(commands.empty());
   EXPECT_EQ(commands.front().op, Op::instance_up);
   EXPECT_EQ(commands.back().op, Op::event);
+}
+
+TEST(ScenarioPlan, RouteChangeDuringTheRunSwapsTheGatewayRoutesAndBack) {
+  const auto changes = only(plan(R"([{"kind": "route_change", "start_s": 20, "end_s": 40,
+      "parameters": {"insert": {"name": "mobile", "path_prefix": "/",
+        "headers": [{"name": "user-agent", "regex": ".*iPhone.*"}],
+        "to": {"service": "frontend", "operation": "setCurrency"}}}}])"),
+                            Op::gateway_routes);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_DOUBLE_EQ(changes[0].at_s, 20.0);
+  EXPECT_EQ(changes[0].routes.front().name, "mobile");
+  EXPECT_EQ(changes[1].routes, boutique().gateway.routes);
+}
+
+TEST(ScenarioPlan, DeploySlowingAQueryUsesTheQuerySlowdown) {
+  const auto changes = only(plan(R"([{"kind": "deploy", "start_s": 20, "parameters": {"changes": [
+      {"scale": "/datastores/redis-cart/queries/hget_cart/cost_ms/median_ms", "by": 8}]}}])"),
+                            Op::query_slowdown);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].target, "redis-cart");
+  EXPECT_EQ(changes[0].other, "hget_cart");
+  EXPECT_NEAR(changes[0].value, 8.0, 1e-9);
+}
+
+TEST(ScenarioPlan, DnsFailureAndErrorRateAndRestores) {
+  const auto commands = plan(R"([
+      {"kind": "dns_failure", "start_s": 10, "end_s": 20, "target": {"service": "adservice"}},
+      {"kind": "error_rate", "start_s": 10, "end_s": 30, "target": {"service": "paymentservice"},
+       "parameters": {"rate": 0.3}}])");
+  const auto dns = only(commands, Op::service_resolvable);
+  ASSERT_EQ(dns.size(), 2u);
+  EXPECT_FALSE(dns[0].up);
+  EXPECT_TRUE(dns[1].up);
+  const auto errors = only(commands, Op::error_rate);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_DOUBLE_EQ(errors[0].value, 0.3);
+  EXPECT_DOUBLE_EQ(errors[1].value, -1.0) << "restores the topology's rate";
+}
+
+TEST(ScenarioPlan, PartitionIsAddedAndHealed) {
+  const auto commands = plan(R"([{"kind": "partition", "start_s": 10, "end_s": 25,
+      "parameters": {"of": "zone", "a": ["zone-a"], "b": ["zone-b"], "one_way": true}}])");
+  const auto added = only(commands, Op::partition_add);
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0].side_a, std::vector<std::string>{"zone-a"});
+  EXPECT_FALSE(added[0].up) << "one way";
+  const auto healed = only(commands, Op::partition_heal);
+  ASSERT_EQ(healed.size(), 1u);
+  EXPECT_EQ(healed[0].index, added[0].index);
+  EXPECT_DOUBLE_EQ(healed[0].at_s, 25.0);
+}
+
+TEST(ScenarioPlan, PacketLossCombinesAsIndependentLosses) {
+  const auto changes = only(plan(R"([
+      {"kind": "packet_loss", "start_s": 10, "end_s": 30, "target": {"host": "a1"}, "parameters": {"rate": 0.5}},
+      {"kind": "packet_loss", "start_s": 20, "end_s": 30, "target": {"zone": "zone-a"}, "parameters": {"rate": 0.5}}])"),
+                            Op::host_packet_loss);
+  std::vector<double> a1;
+  for (const auto& c : changes) {
+    if (c.target == "a1") a1.push_back(c.value);
+  }
+  EXPECT_EQ(a1, (std::vector<double>{0.5, 0.75, 0.0}));
 }
 
 }  // namespace
