@@ -281,7 +281,7 @@ void read_jaeger_ui_document(simdjson::ondemand::parser& parser, simdjson::padde
     for (auto field : root) {
       if (field.unescaped_key().value() != "data") continue;
       value data = field.value();
-      if (data.type() == simdjson::ondemand::json_type::null) break;
+      if (data.type() == simdjson::ondemand::json_type::null) continue;
       for (value trace : data.get_array()) read_trace(trace, context);
     }
   });

@@ -43,6 +43,12 @@ class ReadContext {
     } catch (const simdjson::simdjson_error& error) {
       fail_json(&document, error.error());
     }
+    // The readers consume the whole root value, so any position left is trailing content
+    // (On Demand does not look past the root by itself).
+    const char* trailing = nullptr;
+    if (!document.current_location().get(trailing)) {
+      fail_json(&document, simdjson::TRAILING_CONTENT);
+    }
   }
   [[noreturn]] void fail_json(simdjson::ondemand::document* document,
                               simdjson::error_code error) const;

@@ -56,6 +56,8 @@ std::string describe_json_error(simdjson::error_code error) {
       return "JSON nested too deeply";
     case simdjson::EMPTY:
       return "empty JSON document";
+    case simdjson::TRAILING_CONTENT:
+      return "unexpected content after the JSON document (two documents on one line?)";
     default:
       return fmt::format("invalid JSON: {}", simdjson::error_message(error));
   }
