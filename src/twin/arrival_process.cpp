@@ -19,14 +19,14 @@ double ArrivalProcess::rate_at(double t) const {
   return rps;
 }
 
-double ArrivalProcess::next_after(double now, model::RandomStream& rng) const {
+double ArrivalProcess::next_after(double now, model::RandomStream& rng, double factor) const {
   constexpr double kNever = std::numeric_limits<double>::infinity();
   double t = now;
   // The segment holding t: the last point at or before t (none: before the first point).
   auto next_point = std::upper_bound(points_.begin(), points_.end(), t,
                                      [](double x, const auto& p) { return x < p.at_s; });
   while (true) {
-    const double rps = next_point == points_.begin() ? 0.0 : std::prev(next_point)->rps;
+    const double rps = next_point == points_.begin() ? 0.0 : std::prev(next_point)->rps * factor;
     const double segment_end = next_point == points_.end() ? kNever : next_point->at_s;
     if (rps > 0.0) {
       const double candidate = t + rng.exponential(1.0 / rps);

@@ -17,7 +17,8 @@ class ArrivalProcess {
   // The first arrival strictly after `now`, or +infinity if the rate stays 0 from there.
   // Exponential gaps per segment: a gap that crosses a rate change is redrawn from the
   // change, which is exact because the exponential distribution is memoryless.
-  double next_after(double now, model::RandomStream& rng) const;
+  // `factor` scales the rate (a surge).
+  double next_after(double now, model::RandomStream& rng, double factor = 1.0) const;
   double rate_at(double t) const;
 
  private:

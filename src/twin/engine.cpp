@@ -76,6 +76,12 @@ int status_of(Outcome outcome) {
 // process near 32k actors (SIMGRID.md). Workers come first, runners get the rest.
 constexpr std::size_t kMaxActors = 30000;
 constexpr std::size_t kMinRunners = 1000;
+// Packet loss: a lost transmission is resent after a retransmission timeout that doubles each
+// time (Linux's minimum RTO is 200 ms); a transfer lost this many times in a row fails.
+constexpr double kRetransmissionTimeoutS = 0.2;
+constexpr int kMaxTransmissions = 6;
+// The gateway's calls use the request and response sizes of model::Call's defaults.
+const model::Call kGatewayCall{};
 }  // namespace
 
 struct HostState {
@@ -87,6 +93,8 @@ struct HostState {
   double speed_flops = 1e9;
   double busy_core_s = 0.0;
   double stress = 1.0;
+  double loss = 0.0;    // packet loss rate of transfers to or from the host
+  double skew_s = 0.0;  // clock skew: added to the timestamps of spans recorded here
 };
 
 struct Request {
@@ -103,6 +111,8 @@ struct Request {
   // timer delivers it). Negative: the caller does the response transfer itself (flow).
   double reply_delay_s = -1.0;
   int reply_to_host = 0;
+  int server_host = 0;        // latency network: where the reply leaves from
+  bool reply_failed = false;  // latency network: the reply's transfer will fail (packet loss)
 };
 
 struct ServiceState;
@@ -183,6 +193,13 @@ struct Server {
   std::size_t queue_capacity = 0;
   int max_in_flight = 0;
   bool up = true;
+  bool retired = false;  // scaled in: takes no new requests, finishes what it holds
+  int spawned = 0;       // worker actors created; those at index >= workers are parked
+  std::vector<ActorContext*> parked;
+  std::vector<std::uint64_t> parked_tokens;
+  double slowdown = 1.0;  // CPU work of this instance takes this much longer
+  double extra_memory_mb = 0.0;
+  double memory_limit_mb = 0.0;  // > 0: crash when the memory gauge goes over it
   std::deque<Request*> waiting;
   std::vector<ActorContext*> idle;
   std::vector<std::uint64_t> idle_tokens;
@@ -206,6 +223,7 @@ struct Target {
   std::vector<Server*> servers;
   std::vector<int> in_flight;  // by server index: queued + in service
   std::vector<int> scratch;    // candidate list, rebuilt per pick
+  bool resolvable = true;      // false: the name does not resolve (dns failure)
 };
 
 struct ServiceState {
@@ -215,6 +233,8 @@ struct ServiceState {
   std::vector<CompiledOperation> operations;
   double extra_latency_s = 0.0;
   double cpu_factor = 1.0;
+  double loss = 0.0;                   // packet loss rate of transfers to and from it
+  std::vector<double> error_override;  // by operation; < 0: the topology's error rate
 };
 
 struct DatastoreState {
@@ -222,6 +242,11 @@ struct DatastoreState {
   int target = 0;
   std::vector<std::unique_ptr<Server>> nodes;
   ReplicaVersions versions{0};
+  double lag_factor = 1.0;
+  double lag_extra_s = 0.0;
+  bool replication_stopped = false;  // by set_replication_stopped
+  std::vector<char> replica_held;    // by replica: replication currently stopped
+  std::vector<double> query_factor;  // by query
 };
 
 struct EntryTarget {
@@ -238,6 +263,9 @@ struct ClientState {
   HostState* entry_host = nullptr;
   CallerState* gateway = nullptr;
   std::vector<EntryTarget> targets;  // by mix index
+  double rate_factor = 1.0;
+  // Bumped when the rate changes: the arrival already scheduled is dropped and redrawn.
+  std::uint64_t arrival_generation = 0;
 };
 
 struct TraceContext {
@@ -267,6 +295,18 @@ class Engine {
   void set_zone_latency(int zone_a, int zone_b, double latency_s);
   void set_edge_policy(const model::EdgePolicy& policy);
   void emit_event(const TwinEvent& event);
+  int add_partition(const std::vector<std::string>& side_a, const std::vector<std::string>& side_b,
+                    bool two_way);
+  void heal_partition(int id);
+  void set_zone_bandwidth(int zone_a, int zone_b, double bytes_per_s);
+  void update_loss_flag();
+  void update_replication(DatastoreState& ds);
+  ClientState& client_named(std::string_view name);
+  void set_client_rate_factor(ClientState& client, double factor);
+  void set_gateway_routes(const std::vector<model::Route>& routes);
+  void set_workers(Server& server, int workers);
+  void check_memory(Server& server, int in_flight);
+  Server& instance_of(std::string_view service, int instance);
 
  private:
   friend class doppel::twin::TwinRuntime;
@@ -285,6 +325,7 @@ class Engine {
 
   // Actors.
   void worker_loop(Server& server, ActorContext& self);
+  void spawn_worker(Server& server);
   void sampler_loop(double duration);
 
   // Requests.
@@ -314,6 +355,9 @@ class Engine {
   template <typename F>
   void schedule(double at_s, F&& callback);
   void schedule_arrival(ClientState& client, double at_s, double duration);
+  std::optional<EntryTarget> route_entry(const GatewayRouter& router, const ClientState& client,
+                                         const model::RequestKind& kind,
+                                         std::string& problem) const;
   enum class Delivery { accepted, rejected, down };
   Delivery deliver(Server& server, Request* request);
   Server* choose_server(EdgeState& edge, Target& target, const CompiledCall& call,
@@ -323,12 +367,17 @@ class Engine {
   void note_breaker(EdgeState& edge);
   enum class Transfer { done, timed_out, failed };
   Transfer transfer(const HostState& from, const HostState& to, std::int64_t bytes, double deadline,
-                    double extra_s);
+                    double extra_s, double service_loss);
+  bool blocked(int from_host, int to_host) const {
+    return partitioned_ && blocked_[static_cast<std::size_t>(from_host) * hosts_.size() +
+                                    static_cast<std::size_t>(to_host)] > 0;
+  }
+  double loss_delay_s(int from_host, int to_host, double service_loss, bool& failed);
 
   Request* new_request();
   void free_request(Request* request);
   std::uint64_t next_span_id() { return ++span_counter_; }
-  void emit_span(const SpanRecord& span);
+  void emit_span(SpanRecord& span, const HostState& host);
   void emit_entry(const EntryRecord& entry);
   Snapshot take_snapshot(double time);
   void check_pool_recovery(double time);
@@ -353,6 +402,18 @@ class Engine {
   std::vector<std::unique_ptr<Request>> request_storage_;
   std::vector<Request*> free_requests_;
   std::vector<std::unique_ptr<model::EdgePolicy>> replaced_policies_;
+  // Route tables installed at run time: entry targets point into them.
+  std::vector<std::unique_ptr<model::Gateway>> replaced_gateways_;
+  std::vector<std::unique_ptr<GatewayRouter>> replaced_routers_;
+  // Partitions: per partition the blocked (from, to) host pairs; blocked_ counts, per pair,
+  // the partitions that cut it. partitioned_ keeps the per-transfer check one flag test.
+  std::map<int, std::vector<std::pair<int, int>>> partitions_;
+  std::vector<int> blocked_;
+  bool partitioned_ = false;
+  int next_partition_id_ = 1;
+  bool lossy_ = false;  // some host or service has packet loss
+  RandomStream loss_rng_{0};
+  std::size_t worker_actors_ = 0;
   std::uint64_t span_counter_ = 0;
   RunStats stats_;
 };
@@ -533,6 +594,8 @@ void Engine::build_model() {
     state->spec = &d;
     state->target = static_cast<int>(targets_.size());
     state->versions = ReplicaVersions(static_cast<int>(d.replicas.size()));
+    state->replica_held.assign(d.replicas.size(), 0);
+    state->query_factor.assign(d.queries.size(), 1.0);
     targets_.push_back({true, state->target, d.name, {}, {}, {}});
     datastores_.push_back(std::move(state));
   }
@@ -626,45 +689,51 @@ void Engine::build_model() {
     }
     client->gateway = gateway.get();
     std::vector<int> entry_targets;
-    for (std::size_t k = 0; k < spec.mix.size(); ++k) {
-      const auto& kind = spec.mix[k];
-      EntryTarget entry;
-      if (auto match = router_->match(kind.method, kind.path, spec.headers)) {
-        const int target = target_of(match->service);
-        if (target < 0 || targets_[target].is_datastore) {
-          throw InputError(topology_.name, InputLocation{"/gateway", {}, {}, {}},
-                           fmt::format("route to unknown service '{}'", match->service));
-        }
-        const auto& service = *services_[target];
-        std::string_view operation = match->operation;
-        if (operation.empty() && !service.spec->operations.empty()) {
-          operation = service.spec->operations.front().name;
-        }
-        entry.matched = true;
-        entry.route = match->route_name;
-        entry.call.target = target;
-        entry.call.op = -1;
-        for (std::size_t o = 0; o < service.spec->operations.size(); ++o) {
-          if (service.spec->operations[o].name == operation) entry.call.op = static_cast<int>(o);
-        }
-        if (entry.call.op < 0) {
-          throw InputError(
-              topology_.name, InputLocation{"/gateway", {}, {}, {}},
-              fmt::format("service '{}' has no operation '{}'", match->service, operation));
-        }
-        entry.call.op_name = service.spec->operations[entry.call.op].name;
-        entry_targets.push_back(target);
-      }
-      client->targets.push_back(entry);
+    for (const auto& kind : spec.mix) {
+      std::string problem;
+      auto entry = route_entry(*router_, *client, kind, problem);
+      if (!entry) throw InputError(topology_.name, InputLocation{"/gateway", {}, {}, {}}, problem);
+      if (entry->matched) entry_targets.push_back(entry->call.target);
+      client->targets.push_back(*entry);
     }
     attach_edges(*gateway, "gateway", entry_targets);
     clients_.push_back(std::move(client));
   }
-  // The gateway's calls use the edge's request and response sizes from model::Call defaults.
-  static const model::Call kGatewayCall{};
-  for (auto& client : clients_) {
-    for (auto& entry : client->targets) entry.call.spec = &kGatewayCall;
+}
+
+// Where the gateway sends one request kind of a client class: nullopt (with `problem`) for a
+// route to an unknown service or operation.
+std::optional<EntryTarget> Engine::route_entry(const GatewayRouter& router,
+                                               const ClientState& client,
+                                               const model::RequestKind& kind,
+                                               std::string& problem) const {
+  EntryTarget entry;
+  entry.call.spec = &kGatewayCall;
+  auto match = router.match(kind.method, kind.path, client.spec->headers);
+  if (!match) return entry;
+  const int target = target_of(match->service);
+  if (target < 0 || targets_[target].is_datastore) {
+    problem = fmt::format("route to unknown service '{}'", match->service);
+    return std::nullopt;
   }
+  const auto& service = *services_[target];
+  std::string_view operation = match->operation;
+  if (operation.empty() && !service.spec->operations.empty()) {
+    operation = service.spec->operations.front().name;
+  }
+  entry.matched = true;
+  entry.route = match->route_name;
+  entry.call.target = target;
+  entry.call.op = -1;
+  for (std::size_t o = 0; o < service.spec->operations.size(); ++o) {
+    if (service.spec->operations[o].name == operation) entry.call.op = static_cast<int>(o);
+  }
+  if (entry.call.op < 0) {
+    problem = fmt::format("service '{}' has no operation '{}'", match->service, operation);
+    return std::nullopt;
+  }
+  entry.call.op_name = service.spec->operations[entry.call.op].name;
+  return entry;
 }
 
 void Engine::start_actors() {
@@ -680,20 +749,16 @@ void Engine::start_actors() {
                                  workers, kMaxActors - kMinRunners));
   }
   runners_ = std::make_unique<RunnerPool>(hosts_.front().host, kMaxActors - workers);
+  blocked_.assign(hosts_.size() * hosts_.size(), 0);
+  loss_rng_ = RandomStream::for_component(options_.seed, options_.run, "network/packet_loss");
   for (auto& target : targets_) {
     for (Server* server : target.servers) {
-      for (int w = 0; w < server->workers; ++w) {
-        auto context = std::make_unique<ActorContext>();
-        ActorContext* raw = context.get();
-        worker_contexts_.push_back(std::move(context));
-        sg::Actor::create(fmt::format("{}/{}/w{}", server->name, server->index, w),
-                          server->host->host, [this, server, raw] { worker_loop(*server, *raw); })
-            ->daemonize();
-      }
+      for (int w = 0; w < server->workers; ++w) spawn_worker(*server);
     }
   }
   for (auto& client : clients_) {
-    schedule_arrival(*client, client->arrivals.next_after(0.0, client->rng), stats_.simulated_s);
+    schedule_arrival(*client, client->arrivals.next_after(0.0, client->rng, client->rate_factor),
+                     stats_.simulated_s);
   }
 }
 
@@ -711,15 +776,36 @@ void Engine::schedule(double at_s, F&& callback) {
 // Open loop: each arrival schedules the next; a runner actor takes the request.
 void Engine::schedule_arrival(ClientState& client, double at_s, double duration) {
   if (!(at_s < duration)) return;
-  schedule(at_s, [this, &client, at_s, duration] {
+  schedule(at_s, [this, &client, at_s, duration, generation = client.arrival_generation] {
+    if (generation != client.arrival_generation) return;  // the rate changed: redrawn
     const int kind = client.mix.pick(client.rng);
     runners_->submit([this, &client, kind](ActorContext& self) { run_entry(self, client, kind); });
-    schedule_arrival(client, client.arrivals.next_after(at_s, client.rng), duration);
+    schedule_arrival(client, client.arrivals.next_after(at_s, client.rng, client.rate_factor),
+                     duration);
   });
+}
+
+void Engine::spawn_worker(Server& server) {
+  auto context = std::make_unique<ActorContext>();
+  ActorContext* raw = context.get();
+  raw->worker = server.spawned++;
+  worker_contexts_.push_back(std::move(context));
+  ++worker_actors_;
+  Server* s = &server;
+  sg::Actor::create(fmt::format("{}/{}/w{}", server.name, server.index, raw->worker),
+                    server.host->host, [this, s, raw] { worker_loop(*s, *raw); })
+      ->daemonize();
 }
 
 void Engine::worker_loop(Server& server, ActorContext& self) {
   while (true) {
+    if (self.worker >= server.workers) {
+      // Scaled down: park until set_workers raises the count again.
+      server.parked.push_back(&self);
+      server.parked_tokens.push_back(self.waiter.arm());
+      self.waiter.wait(-1);
+      continue;
+    }
     Request* request = nullptr;
     if (!server.waiting.empty()) {
       request = server.waiting.front();
@@ -730,6 +816,7 @@ void Engine::worker_loop(Server& server, ActorContext& self) {
       self.waiter.wait(-1);
       request = self.assigned;
       self.assigned = nullptr;
+      if (request == nullptr) continue;  // woken without work: set_workers parked it
     }
     serve(self, server, *request);
   }
@@ -755,7 +842,8 @@ void Engine::run_entry(ActorContext& self, ClientState& client, int kind) {
   const double start = now();
   TraceId trace{client.rng.next_u64(), client.rng.next_u64()};
   const auto& request_kind = client.spec->mix[static_cast<std::size_t>(kind)];
-  const auto& target = client.targets[static_cast<std::size_t>(kind)];
+  // A copy: a route change while this entry is in flight must not move it.
+  const EntryTarget target = client.targets[static_cast<std::size_t>(kind)];
   SpanRecord root;
   root.trace_id = trace;
   root.span_id = next_span_id();
@@ -773,7 +861,7 @@ void Engine::run_entry(ActorContext& self, ClientState& client, int kind) {
   }
   root.end_s = now();
   root.outcome = outcome;
-  emit_span(root);
+  emit_span(root, *client.entry_host);
   EntryRecord entry{
       trace,      client.spec->name,  target.route, request_kind.method, request_kind.path, start,
       root.end_s, status_of(outcome), outcome};
@@ -847,6 +935,7 @@ void Engine::release_connection(EdgeState& edge) {
 
 Server* Engine::choose_server(EdgeState& edge, Target& target, const CompiledCall& call,
                               std::int64_t key) {
+  if (!target.resolvable) return nullptr;
   auto& candidates = target.scratch;
   candidates.clear();
   auto pick = [&]() -> Server* {
@@ -855,7 +944,7 @@ Server* Engine::choose_server(EdgeState& edge, Target& target, const CompiledCal
   };
   if (!target.is_datastore) {
     for (Server* s : target.servers) {
-      if (s->up) candidates.push_back(s->index);
+      if (s->up && !s->retired) candidates.push_back(s->index);
     }
     return pick();
   }
@@ -893,7 +982,24 @@ Server* Engine::choose_server(EdgeState& edge, Target& target, const CompiledCal
 }
 
 Engine::Transfer Engine::transfer(const HostState& from, const HostState& to, std::int64_t bytes,
-                                  double deadline, double extra_s) {
+                                  double deadline, double extra_s, double service_loss) {
+  if (from.index != to.index) {
+    if (blocked(from.index, to.index)) {
+      // Behind a partition packets vanish: the sender hears nothing until it gives up.
+      sleep_s(deadline - now());
+      return Transfer::timed_out;
+    }
+    if (lossy_) {
+      bool failed = false;
+      const double resend = loss_delay_s(from.index, to.index, service_loss, failed);
+      if (failed) {
+        const bool in_time = resend < deadline - now();
+        sleep_s(in_time ? resend : deadline - now());
+        return in_time ? Transfer::failed : Transfer::timed_out;
+      }
+      extra_s += resend;
+    }
+  }
   if (options_.network == TwinOptions::NetworkModel::latency) {
     double delay = extra_s;
     if (from.index != to.index) {
@@ -945,7 +1051,9 @@ Outcome Engine::flow_exchange(ActorContext& self, CallerState& caller, Server& s
                               std::uint64_t client_span_id, std::int64_t key, double extra,
                               double deadline, std::uint64_t& reply_version) {
   Outcome outcome = Outcome::ok;
-  const auto sent = transfer(*caller.host, *server.host, call.spec->request_bytes, deadline, extra);
+  const double loss = server.service != nullptr ? server.service->loss : 0.0;
+  const auto sent =
+      transfer(*caller.host, *server.host, call.spec->request_bytes, deadline, extra, loss);
   if (sent == Transfer::timed_out) {
     outcome = Outcome::timeout;
   } else if (sent == Transfer::failed) {
@@ -970,7 +1078,7 @@ Outcome Engine::flow_exchange(ActorContext& self, CallerState& caller, Server& s
       const Outcome reply = self.waiter.reply_outcome;
       reply_version = self.waiter.reply_version;
       const auto received =
-          transfer(*server.host, *caller.host, call.spec->response_bytes, deadline, 0.0);
+          transfer(*server.host, *caller.host, call.spec->response_bytes, deadline, 0.0, loss);
       if (received == Transfer::timed_out) {
         outcome = Outcome::timeout;
       } else if (received == Transfer::failed) {
@@ -997,11 +1105,28 @@ Outcome Engine::latency_exchange(ActorContext& self, CallerState& caller, Server
   const int to = server.host->index;
   double there = extra_s;
   double back = 0.0;
+  bool reply_failed = false;
   if (from != to) {
+    if (blocked(from, to)) {
+      sleep_s(deadline - now());  // lost behind a partition: nobody answers
+      return Outcome::timeout;
+    }
     const double latency = plan_.path_latency_s(from, to);
     const double bandwidth = plan_.path_bandwidth(from, to);
     there += latency + static_cast<double>(call.spec->request_bytes) / bandwidth;
     back = latency + static_cast<double>(call.spec->response_bytes) / bandwidth;
+    if (lossy_) {
+      // Both ways are drawn now, in one order, so the stream's use does not depend on timing.
+      const double loss = server.service != nullptr ? server.service->loss : 0.0;
+      bool request_failed = false;
+      there += loss_delay_s(from, to, loss, request_failed);
+      back += loss_delay_s(to, from, loss, reply_failed);
+      if (request_failed) {
+        const bool in_time = there < deadline - now();
+        sleep_s(in_time ? there : deadline - now());
+        return in_time ? Outcome::unavailable : Outcome::timeout;
+      }
+    }
   }
   Request* request = new_request();
   request->trace = trace.trace;
@@ -1013,6 +1138,8 @@ Outcome Engine::latency_exchange(ActorContext& self, CallerState& caller, Server
   request->key = key;
   request->reply_delay_s = back;
   request->reply_to_host = from;
+  request->server_host = to;
+  request->reply_failed = reply_failed;
   schedule(now() + there, [this, &server, request] { arrive(server, request); });
   if (!self.waiter.wait(deadline - now())) return Outcome::timeout;
   reply_version = self.waiter.reply_version;
@@ -1045,7 +1172,7 @@ Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState&
   auto finish = [&](Outcome outcome) {
     span.end_s = now();
     span.outcome = outcome;
-    emit_span(span);
+    emit_span(span, *caller.host);
     return outcome;
   };
 
@@ -1095,6 +1222,9 @@ void Engine::reply(const Request& request, Outcome outcome, std::uint64_t versio
     request.reply_to->notify_reply(request.token, outcome, version);
     return;
   }
+  // A reply lost behind a partition never comes: the caller times out.
+  if (blocked(request.server_host, request.reply_to_host)) return;
+  if (request.reply_failed) outcome = Outcome::unavailable;
   schedule(now() + request.reply_delay_s,
            [waiter = request.reply_to, token = request.token, outcome, version] {
              waiter->notify_reply(token, outcome, version);
@@ -1119,6 +1249,13 @@ Engine::Delivery Engine::deliver(Server& server, Request* request) {
     return Delivery::down;
   }
   int& in_flight = target.in_flight[server.index];
+  if (server.memory_limit_mb > 0) {
+    check_memory(server, in_flight + 1);
+    if (!server.up) {
+      free_request(request);
+      return Delivery::down;
+    }
+  }
   const bool full = in_flight >= server.max_in_flight ||
                     (server.idle.empty() && server.waiting.size() >= server.queue_capacity);
   if (full) {
@@ -1135,7 +1272,7 @@ Engine::Delivery Engine::deliver(Server& server, Request* request) {
     span.host = server.host->name;
     span.start_s = span.end_s = now();
     span.outcome = Outcome::rejected;
-    emit_span(span);
+    emit_span(span, *server.host);
     free_request(request);
     return Delivery::rejected;
   }
@@ -1192,7 +1329,7 @@ void Engine::finish_request(Server& server, Request& request, Outcome outcome,
   }
   span.queue_s = request.started_s - request.arrival_s;
   if (live) reply(request, outcome, version);
-  emit_span(span);
+  emit_span(span, *server.host);
   free_request(&request);
 }
 
@@ -1254,14 +1391,19 @@ void Engine::serve_operation(ActorContext& self, Server& server, Request& reques
   auto& service = *server.service;
   const auto& op = service.operations[request.op];
   const double cpu_ms = std::max(0.0, op.spec->cpu_ms.sample(server.rng)) * service.cpu_factor;
-  const double flops = cpu_ms * 1e-3 * PlatformPlan::kReferenceFlops * server.host->stress;
+  const double flops =
+      cpu_ms * 1e-3 * PlatformPlan::kReferenceFlops * server.host->stress * server.slowdown;
   if (flops > 0) {
     sg::this_actor::execute(flops);
     server.cpu_s_total += flops / PlatformPlan::kReferenceFlops;
     server.host->busy_core_s += flops / server.host->speed_flops;
   }
   Outcome outcome = Outcome::ok;
-  if (op.spec->error_rate > 0 && server.rng.bernoulli(op.spec->error_rate)) {
+  double error_rate = op.spec->error_rate;
+  if (!service.error_override.empty() && service.error_override[request.op] >= 0) {
+    error_rate = service.error_override[request.op];
+  }
+  if (error_rate > 0 && server.rng.bernoulli(error_rate)) {
     outcome = Outcome::error;
   } else {
     outcome = run_steps(self, server, op, {request.trace, request.span_id});
@@ -1272,7 +1414,7 @@ void Engine::serve_operation(ActorContext& self, Server& server, Request& reques
 void Engine::serve_query(Server& server, Request& request) {
   auto& ds = *server.datastore;
   const auto& query = ds.spec->queries[request.op];
-  sleep_s(std::max(0.0, query.cost_ms.sample(server.rng)) / 1000.0);
+  sleep_s(std::max(0.0, query.cost_ms.sample(server.rng)) / 1000.0 * ds.query_factor[request.op]);
   const double t = now();
   std::uint64_t version = 0;
   if (query.type == model::QueryType::write) {
@@ -1280,8 +1422,9 @@ void Engine::serve_query(Server& server, Request& request) {
     ++server.writes_total;
     auto& nodes = targets_[ds.target].servers;
     for (std::size_t r = 1; r < nodes.size(); ++r) {
-      const double lag = std::max(0.0, ds.spec->replication_lag_ms.sample(server.rng)) / 1000.0 +
-                         plan_.path_latency_s(server.host->index, nodes[r]->host->index);
+      const double lag =
+          std::max(0.0, ds.spec->replication_lag_ms.sample(server.rng)) / 1000.0 * ds.lag_factor +
+          ds.lag_extra_s + plan_.path_latency_s(server.host->index, nodes[r]->host->index);
       ds.versions.replicate(static_cast<int>(r) - 1, request.key, version, t, t + lag);
     }
   } else {
@@ -1320,7 +1463,12 @@ void Engine::free_request(Request* request) {
   free_requests_.push_back(request);
 }
 
-void Engine::emit_span(const SpanRecord& span) {
+void Engine::emit_span(SpanRecord& span, const HostState& host) {
+  // Clock skew changes what the host's tracer writes down, not what happens.
+  if (host.skew_s != 0.0) {
+    span.start_s += host.skew_s;
+    span.end_s += host.skew_s;
+  }
   ++stats_.spans;
   for (auto* o : observers_) o->on_span(span);
 }
@@ -1354,13 +1502,15 @@ Snapshot Engine::take_snapshot(double time) {
   for (const auto& service : services_) {
     const auto& memory = service->spec->memory;
     for (const auto& instance : service->instances) {
-      const int busy = instance->workers - static_cast<int>(instance->idle.size());
+      const int busy = instance->spawned - static_cast<int>(instance->idle.size()) -
+                       static_cast<int>(instance->parked.size());
       const int queued = static_cast<int>(instance->waiting.size());
       const int in_flight = targets_[instance->target].in_flight[instance->index];
-      s.instances.push_back({instance->name, instance->index, instance->host->name, instance->up,
-                             instance->workers, busy, queued,
-                             memory.base_mb + memory.per_request_kb * in_flight / 1024.0,
-                             instance->cpu_s_total});
+      s.instances.push_back(
+          {instance->name, instance->index, instance->host->name, instance->up, instance->workers,
+           busy, queued,
+           memory.base_mb + memory.per_request_kb * in_flight / 1024.0 + instance->extra_memory_mb,
+           instance->cpu_s_total});
     }
   }
   for (const auto& host : hosts_) {
@@ -1471,6 +1621,225 @@ void Engine::set_edge_policy(const model::EdgePolicy& policy) {
   }
 }
 
+Server& Engine::instance_of(std::string_view service, int instance) {
+  auto& instances = service_named(service).instances;
+  if (instance < 0 || static_cast<std::size_t>(instance) >= instances.size()) {
+    throw std::out_of_range(fmt::format("service '{}' has no instance {}", service, instance));
+  }
+  return *instances[static_cast<std::size_t>(instance)];
+}
+
+ClientState& Engine::client_named(std::string_view name) {
+  for (auto& c : clients_) {
+    if (c->spec->name == name) return *c;
+  }
+  throw std::out_of_range(fmt::format("no client class '{}'", name));
+}
+
+int Engine::add_partition(const std::vector<std::string>& side_a,
+                          const std::vector<std::string>& side_b, bool two_way) {
+  auto hosts_of = [&](const std::vector<std::string>& names) {
+    std::vector<int> out;
+    for (const auto& name : names) {
+      if (const int zone = zone_index(name); zone >= 0) {
+        out.insert(out.end(), plan_.zones[zone].hosts.begin(), plan_.zones[zone].hosts.end());
+      } else {
+        out.push_back(host_named(name).index);
+      }
+    }
+    return out;
+  };
+  const auto a = hosts_of(side_a);
+  const auto b = hosts_of(side_b);
+  std::vector<std::pair<int, int>> pairs;
+  for (int x : a) {
+    for (int y : b) {
+      if (x == y) continue;  // a host on both sides still talks to itself
+      pairs.emplace_back(x, y);
+      if (two_way) pairs.emplace_back(y, x);
+    }
+  }
+  const std::size_t n = hosts_.size();
+  for (auto [x, y] : pairs)
+    ++blocked_[static_cast<std::size_t>(x) * n + static_cast<std::size_t>(y)];
+  const int id = next_partition_id_++;
+  partitions_[id] = std::move(pairs);
+  partitioned_ = true;
+  for (auto& ds : datastores_) update_replication(*ds);
+  return id;
+}
+
+void Engine::heal_partition(int id) {
+  auto it = partitions_.find(id);
+  if (it == partitions_.end()) throw std::out_of_range(fmt::format("no partition {}", id));
+  const std::size_t n = hosts_.size();
+  for (auto [x, y] : it->second)
+    --blocked_[static_cast<std::size_t>(x) * n + static_cast<std::size_t>(y)];
+  partitions_.erase(it);
+  partitioned_ = !partitions_.empty();
+  for (auto& ds : datastores_) update_replication(*ds);
+}
+
+// Replication to a replica runs unless it was stopped or a partition cuts it from the primary.
+void Engine::update_replication(DatastoreState& ds) {
+  const int primary_host = ds.nodes.front()->host->index;
+  for (std::size_t r = 0; r < ds.replica_held.size(); ++r) {
+    const int replica_host = ds.nodes[r + 1]->host->index;
+    const bool hold = ds.replication_stopped || blocked(primary_host, replica_host);
+    if (hold == static_cast<bool>(ds.replica_held[r])) continue;
+    ds.replica_held[r] = hold;
+    const int replica = static_cast<int>(r);
+    if (hold) {
+      ds.versions.hold(replica, now());
+    } else {
+      ds.versions.release(replica, now());
+    }
+    emit_event({now(),
+                hold ? "replication_stopped" : "replication_resumed",
+                std::string(ds.spec->name),
+                {{"node", std::to_string(r + 1)},
+                 {"cause", ds.replication_stopped ? "stopped" : "partition"}}});
+  }
+}
+
+// The delay packet loss adds to one transfer: each transmission is lost with the path's loss
+// probability and resent after a doubling timeout; `failed` after kMaxTransmissions losses.
+double Engine::loss_delay_s(int from_host, int to_host, double service_loss, bool& failed) {
+  failed = false;
+  const double delivered = (1.0 - hosts_[static_cast<std::size_t>(from_host)].loss) *
+                           (1.0 - hosts_[static_cast<std::size_t>(to_host)].loss) *
+                           (1.0 - service_loss);
+  const double loss = 1.0 - delivered;
+  if (loss <= 0.0) return 0.0;
+  double delay = 0.0;
+  double timeout = kRetransmissionTimeoutS;
+  for (int k = 0; k < kMaxTransmissions; ++k) {
+    if (!loss_rng_.bernoulli(loss)) return delay;
+    delay += timeout;
+    timeout *= 2;
+  }
+  failed = true;
+  return delay;
+}
+
+void Engine::update_loss_flag() {
+  lossy_ = false;
+  for (const auto& h : hosts_) lossy_ = lossy_ || h.loss > 0;
+  for (const auto& s : services_) lossy_ = lossy_ || s->loss > 0;
+}
+
+void Engine::set_zone_bandwidth(int zone_a, int zone_b, double bytes_per_s) {
+  if (zone_a == zone_b) {
+    for (int h : plan_.zones[zone_a].hosts) {
+      plan_.hosts[h].nic.bandwidth_bytes_per_s = bytes_per_s;
+      if (h < static_cast<int>(nic_links_.size())) nic_links_[h]->set_bandwidth(bytes_per_s);
+    }
+    return;
+  }
+  auto& route = plan_.zone_route(zone_a, zone_b);
+  route.link.bandwidth_bytes_per_s = bytes_per_s;
+  for (std::size_t i = 0; i < plan_.zone_routes.size(); ++i) {
+    if (&plan_.zone_routes[i] == &route && i < zone_links_.size()) {
+      zone_links_[i]->set_bandwidth(bytes_per_s);
+    }
+  }
+}
+
+void Engine::set_client_rate_factor(ClientState& client, double factor) {
+  client.rate_factor = factor;
+  // The exponential is memoryless: dropping the pending arrival and drawing from now at the
+  // new rate is exact.
+  ++client.arrival_generation;
+  schedule_arrival(client, client.arrivals.next_after(now(), client.rng, factor),
+                   stats_.simulated_s);
+}
+
+void Engine::set_gateway_routes(const std::vector<model::Route>& routes) {
+  auto gateway = std::make_unique<model::Gateway>(
+      replaced_gateways_.empty() ? topology_.gateway : *replaced_gateways_.back());
+  gateway->routes = routes;
+  std::unique_ptr<GatewayRouter> router;
+  try {
+    router = std::make_unique<GatewayRouter>(*gateway, topology_.name);
+  } catch (const InputError& e) {
+    throw std::invalid_argument(e.what());
+  }
+  // Everything is checked before anything changes.
+  std::vector<std::vector<EntryTarget>> targets;
+  for (const auto& client : clients_) {
+    auto& per_kind = targets.emplace_back();
+    for (const auto& kind : client->spec->mix) {
+      std::string problem;
+      auto entry = route_entry(*router, *client, kind, problem);
+      if (!entry) throw std::out_of_range(problem);
+      per_kind.push_back(*entry);
+    }
+  }
+  for (std::size_t c = 0; c < clients_.size(); ++c) {
+    auto& client = *clients_[c];
+    client.targets = std::move(targets[c]);
+    std::vector<int> entry_targets;
+    for (const auto& entry : client.targets) {
+      if (entry.matched) entry_targets.push_back(entry.call.target);
+    }
+    attach_edges(*client.gateway, "gateway", entry_targets);
+  }
+  replaced_gateways_.push_back(std::move(gateway));
+  replaced_routers_.push_back(std::move(router));
+}
+
+void Engine::set_workers(Server& server, int workers) {
+  workers = std::max(1, workers);
+  const int added = std::max(0, workers - server.spawned);
+  if (worker_actors_ + static_cast<std::size_t>(added) + runners_->size() > kMaxActors) {
+    throw std::length_error(fmt::format(
+        "{} more workers would pass the engine's limit of {} actors", added, kMaxActors));
+  }
+  const int queue = server.max_in_flight - server.workers;
+  server.workers = workers;
+  server.max_in_flight = workers + queue;
+  // Idle workers past the new count park; parked ones under it come back.
+  for (std::size_t i = 0; i < server.idle.size();) {
+    if (server.idle[i]->worker >= workers) {
+      server.parked.push_back(server.idle[i]);
+      server.parked_tokens.push_back(server.idle_tokens[i]);
+      server.idle.erase(server.idle.begin() + static_cast<std::ptrdiff_t>(i));
+      server.idle_tokens.erase(server.idle_tokens.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  for (std::size_t i = 0; i < server.parked.size();) {
+    if (server.parked[i]->worker < workers) {
+      server.parked[i]->waiter.notify(server.parked_tokens[i]);
+      server.parked.erase(server.parked.begin() + static_cast<std::ptrdiff_t>(i));
+      server.parked_tokens.erase(server.parked_tokens.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  for (int w = 0; w < added; ++w) spawn_worker(server);
+}
+
+void Engine::check_memory(Server& server, int in_flight) {
+  if (server.memory_limit_mb <= 0 || !server.up || server.service == nullptr) return;
+  const auto& memory = server.service->spec->memory;
+  const double mb =
+      memory.base_mb + memory.per_request_kb * in_flight / 1024.0 + server.extra_memory_mb;
+  if (mb <= server.memory_limit_mb) return;
+  set_server_up(server, false);
+  emit_event({now(),
+              "instance_oom_killed",
+              std::string(server.name),
+              {{"instance", std::to_string(server.index)},
+               {"memory_mb", fmt::format("{:.1f}", mb)},
+               {"limit_mb", fmt::format("{:.1f}", server.memory_limit_mb)}}});
+  emit_event({now(),
+              "instance_down",
+              std::string(server.name),
+              {{"instance", std::to_string(server.index)}}});
+}
+
 // ---------------------------------------------------------------------------------------
 // The run
 
@@ -1545,6 +1914,180 @@ void TwinRuntime::set_cpu_cost_factor(std::string_view service, double factor) {
 }
 void TwinRuntime::emit_event(const TwinEvent& event) {
   engine_->emit_event(event);
+}
+
+namespace {
+std::string number(double value) {
+  return fmt::format("{}", value);
+}
+double at_least(double value, double floor) {
+  return std::max(floor, value);
+}
+}  // namespace
+
+int TwinRuntime::add_partition(const std::vector<std::string>& side_a,
+                               const std::vector<std::string>& side_b, bool two_way) {
+  const int id = engine_->add_partition(side_a, side_b, two_way);
+  auto join = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+    return out;
+  };
+  emit_event({now(),
+              "partition_applied",
+              fmt::format("{}|{}", join(side_a), join(side_b)),
+              {{"partition", std::to_string(id)}, {"two_way", two_way ? "true" : "false"}}});
+  return id;
+}
+void TwinRuntime::heal_partition(int partition_id) {
+  engine_->heal_partition(partition_id);
+  emit_event({now(), "partition_healed", "", {{"partition", std::to_string(partition_id)}}});
+}
+void TwinRuntime::set_host_packet_loss(std::string_view host, double rate) {
+  engine_->host_named(host).loss = std::clamp(rate, 0.0, 1.0);
+  engine_->update_loss_flag();
+  emit_event({now(), "packet_loss_set", std::string(host), {{"rate", number(rate)}}});
+}
+void TwinRuntime::set_service_packet_loss(std::string_view service, double rate) {
+  engine_->service_named(service).loss = std::clamp(rate, 0.0, 1.0);
+  engine_->update_loss_flag();
+  emit_event({now(), "packet_loss_set", std::string(service), {{"rate", number(rate)}}});
+}
+void TwinRuntime::set_zone_bandwidth(std::string_view zone_a, std::string_view zone_b,
+                                     double mbps) {
+  const int a = engine_->zone_index(zone_a);
+  const int b = engine_->zone_index(zone_b);
+  if (a < 0 || b < 0) throw std::out_of_range("unknown zone");
+  engine_->set_zone_bandwidth(a, b, at_least(mbps, 1e-6) * 1e6 / 8.0);
+  emit_event(
+      {now(), "bandwidth_set", fmt::format("{}->{}", zone_a, zone_b), {{"mbps", number(mbps)}}});
+}
+void TwinRuntime::set_service_resolvable(std::string_view service, bool resolvable) {
+  auto& s = engine_->service_named(service);
+  engine_->targets_[static_cast<std::size_t>(s.target)].resolvable = resolvable;
+  emit_event({now(), resolvable ? "name_resolves" : "name_unresolvable", std::string(service), {}});
+}
+void TwinRuntime::set_replication_lag(std::string_view datastore, double factor, double extra_ms) {
+  auto& ds = engine_->datastore_named(datastore);
+  ds.lag_factor = at_least(factor, 0.0);
+  ds.lag_extra_s = at_least(extra_ms, 0.0) / 1000.0;
+  emit_event({now(),
+              "replication_lag_set",
+              std::string(datastore),
+              {{"factor", number(factor)}, {"extra_ms", number(extra_ms)}}});
+}
+void TwinRuntime::set_replication_stopped(std::string_view datastore, bool stopped) {
+  auto& ds = engine_->datastore_named(datastore);
+  ds.replication_stopped = stopped;
+  engine_->update_replication(ds);  // emits replication_stopped / _resumed per replica
+}
+void TwinRuntime::set_query_slowdown(std::string_view datastore, std::string_view query,
+                                     double factor) {
+  auto& ds = engine_->datastore_named(datastore);
+  bool found = query.empty();
+  for (std::size_t q = 0; q < ds.spec->queries.size(); ++q) {
+    if (query.empty() || ds.spec->queries[q].name == query) {
+      ds.query_factor[q] = at_least(factor, 0.0);
+      found = true;
+    }
+  }
+  if (!found) throw std::out_of_range(fmt::format("'{}' has no query '{}'", datastore, query));
+  emit_event({now(),
+              "query_slowdown_set",
+              std::string(datastore),
+              {{"query", std::string(query)}, {"factor", number(factor)}}});
+}
+void TwinRuntime::set_max_connections(std::string_view datastore, int max_connections) {
+  auto& ds = engine_->datastore_named(datastore);
+  for (auto& node : ds.nodes) {
+    node->max_in_flight = std::max(1, max_connections);
+    node->queue_capacity = static_cast<std::size_t>(node->max_in_flight);
+  }
+  emit_event({now(),
+              "max_connections_set",
+              std::string(datastore),
+              {{"max_connections", std::to_string(max_connections)}}});
+}
+void TwinRuntime::set_error_rate(std::string_view service, std::string_view operation,
+                                 double rate) {
+  auto& s = engine_->service_named(service);
+  const auto& ops = s.spec->operations;
+  if (s.error_override.empty()) s.error_override.assign(ops.size(), -1.0);
+  bool found = operation.empty();
+  for (std::size_t o = 0; o < ops.size(); ++o) {
+    if (operation.empty() || ops[o].name == operation) {
+      s.error_override[o] = rate < 0 ? -1.0 : std::min(rate, 1.0);
+      found = true;
+    }
+  }
+  if (!found)
+    throw std::out_of_range(fmt::format("'{}' has no operation '{}'", service, operation));
+  emit_event({now(),
+              "error_rate_set",
+              std::string(service),
+              {{"operation", std::string(operation)}, {"rate", number(rate)}}});
+}
+void TwinRuntime::set_client_rate_factor(std::string_view client, double factor) {
+  engine_->set_client_rate_factor(engine_->client_named(client), at_least(factor, 0.0));
+  emit_event({now(), "client_rate_set", std::string(client), {{"factor", number(factor)}}});
+}
+void TwinRuntime::set_gateway_routes(const std::vector<model::Route>& routes) {
+  engine_->set_gateway_routes(routes);
+  emit_event({now(), "routes_changed", "gateway", {{"routes", std::to_string(routes.size())}}});
+}
+void TwinRuntime::set_instance_slowdown(std::string_view service, int instance, double factor) {
+  engine_->instance_of(service, instance).slowdown = at_least(factor, 1e-3);
+  emit_event({now(),
+              "instance_slowdown_set",
+              std::string(service),
+              {{"instance", std::to_string(instance)}, {"factor", number(factor)}}});
+}
+void TwinRuntime::set_instance_extra_memory(std::string_view service, int instance, double mb) {
+  auto& server = engine_->instance_of(service, instance);
+  server.extra_memory_mb = at_least(mb, 0.0);
+  emit_event({now(),
+              "instance_memory_set",
+              std::string(service),
+              {{"instance", std::to_string(instance)}, {"extra_mb", number(mb)}}});
+  engine_->check_memory(server, engine_->targets_[static_cast<std::size_t>(server.target)]
+                                    .in_flight[static_cast<std::size_t>(instance)]);
+}
+void TwinRuntime::set_instance_memory_limit(std::string_view service, int instance,
+                                            double limit_mb) {
+  auto& server = engine_->instance_of(service, instance);
+  server.memory_limit_mb = at_least(limit_mb, 0.0);
+  emit_event({now(),
+              "instance_memory_limit_set",
+              std::string(service),
+              {{"instance", std::to_string(instance)}, {"limit_mb", number(limit_mb)}}});
+  engine_->check_memory(server, engine_->targets_[static_cast<std::size_t>(server.target)]
+                                    .in_flight[static_cast<std::size_t>(instance)]);
+}
+void TwinRuntime::set_clock_skew(std::string_view host, double skew_ms) {
+  engine_->host_named(host).skew_s = skew_ms / 1000.0;
+  emit_event({now(), "clock_skew_set", std::string(host), {{"skew_ms", number(skew_ms)}}});
+}
+void TwinRuntime::set_workers(std::string_view service, int workers) {
+  for (auto& instance : engine_->service_named(service).instances) {
+    engine_->set_workers(*instance, workers);
+  }
+  emit_event({now(), "workers_set", std::string(service), {{"workers", std::to_string(workers)}}});
+}
+void TwinRuntime::set_queue_capacity(std::string_view service, int capacity) {
+  for (auto& instance : engine_->service_named(service).instances) {
+    instance->queue_capacity = static_cast<std::size_t>(std::max(0, capacity));
+    instance->max_in_flight = instance->workers + std::max(0, capacity);
+  }
+  emit_event({now(),
+              "queue_capacity_set",
+              std::string(service),
+              {{"queue_capacity", std::to_string(capacity)}}});
+}
+void TwinRuntime::set_active_replicas(std::string_view service, int replicas) {
+  auto& instances = engine_->service_named(service).instances;
+  const int active = std::clamp(replicas, 1, static_cast<int>(instances.size()));
+  for (auto& instance : instances) instance->retired = instance->index >= active;
+  emit_event({now(), "replicas_set", std::string(service), {{"replicas", std::to_string(active)}}});
 }
 
 RunStats run_twin(const model::Topology& topology, const TwinOptions& options,

@@ -34,6 +34,12 @@ class ReplicaVersions {
     return version < primary_version(key);
   }
 
+  // Replication to `replica` stops at `now`: writes not applied yet, and those replicated
+  // while held, wait. release() starts it again: each held write is applied its own
+  // replication delay after the release, still in commit order (the backlog drains).
+  void hold(int replica, double now);
+  void release(int replica, double now);
+
   // Age of the oldest write committed but not yet applied at the replica; 0 when caught up.
   double lag_s(int replica, double now);
   int replicas() const { return static_cast<int>(replicas_.size()); }
@@ -43,11 +49,13 @@ class ReplicaVersions {
     std::int64_t key;
     std::uint64_t version;
     double commit_s;
-    double apply_s;
+    double apply_s;  // +infinity while held
+    double delay_s;  // apply_s - commit_s as first scheduled
   };
   struct Replica {
     std::unordered_map<std::int64_t, std::uint64_t> versions;
     std::deque<PendingWrite> log;  // apply_s non-decreasing
+    bool held = false;
   };
   void advance(Replica& replica, double now);
 

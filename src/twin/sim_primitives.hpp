@@ -75,6 +75,7 @@ struct ActorContext {
   Waiter waiter;
   std::function<void(ActorContext&)> task;  // runners
   Request* assigned = nullptr;              // server workers
+  int worker = 0;                           // server workers: index in the instance
 };
 
 // Reusable actors for entry requests and the branches of parallel calls: creating an actor

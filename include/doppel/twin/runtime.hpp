@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "doppel/model/topology.hpp"
 #include "doppel/twin/observer.hpp"
@@ -45,6 +47,66 @@ class TwinRuntime {
   void set_cpu_cost_factor(std::string_view service, double factor);
   // Reports an event through the run's observers (a fault says what it did).
   void emit_event(const TwinEvent& event);
+
+  // --- Network faults -----------------------------------------------------------------
+  // Cuts the network between two groups of hosts; each name is a host or a zone (all its
+  // hosts). Transfers from side_a to side_b (and, two_way, back) starting from now are lost:
+  // the caller hears nothing and times out, as behind a real partition. Replication from a
+  // primary to a replica across it stops and resumes when it heals. Overlapping partitions
+  // add up. Returns an id for heal_partition. Throws std::out_of_range for an unknown name.
+  int add_partition(const std::vector<std::string>& side_a, const std::vector<std::string>& side_b,
+                    bool two_way);
+  void heal_partition(int partition_id);
+  // Packet loss on every transfer to or from a host, or to and from a service's instances:
+  // each transmission is lost with probability `rate` (0: none) and resent after a
+  // retransmission timeout (200 ms, doubling); a transfer lost 6 times in a row fails.
+  void set_host_packet_loss(std::string_view host, double rate);
+  void set_service_packet_loss(std::string_view service, double rate);
+  // Bandwidth between two zones (the same zone: each of its hosts' NICs), in Mb/s.
+  void set_zone_bandwidth(std::string_view zone_a, std::string_view zone_b, double mbps);
+  // A service's name stops resolving (false): calls to it fail at once as `unavailable`.
+  void set_service_resolvable(std::string_view service, bool resolvable);
+
+  // --- Datastores -----------------------------------------------------------------------
+  // Replication lag of writes committed from now: the sampled lag times factor plus extra_ms.
+  void set_replication_lag(std::string_view datastore, double factor, double extra_ms);
+  // Stops (true) or resumes (false) replication to every replica; writes not yet applied are
+  // held, and on resume each is applied its own lag after the resume, in commit order.
+  void set_replication_stopped(std::string_view datastore, bool stopped);
+  // Every query named `query` (empty: all queries) costs `factor` times longer, from queries
+  // starting now (a schema change, a slow disk).
+  void set_query_slowdown(std::string_view datastore, std::string_view query, double factor);
+  // Most requests a node holds (queued or in service); more are rejected.
+  void set_max_connections(std::string_view datastore, int max_connections);
+
+  // --- Services and traffic -----------------------------------------------------------------
+  // The error rate of one operation (empty: every operation) of a service; a negative rate
+  // restores the topology's.
+  void set_error_rate(std::string_view service, std::string_view operation, double rate);
+  // Scales a client class's arrival rate (1: the workload's profile).
+  void set_client_rate_factor(std::string_view client, double factor);
+  // Replaces the gateway's routes (first match wins) for entries arriving from now. Throws
+  // std::out_of_range for a route to an unknown service or operation, std::invalid_argument
+  // for a regex that does not compile.
+  void set_gateway_routes(const std::vector<model::Route>& routes);
+  // CPU work of one instance takes `factor` times longer (1: normal), on top of the host's
+  // stress and the service's cost factor (memory pressure, a sick instance).
+  void set_instance_slowdown(std::string_view service, int instance, double factor);
+  // Memory the instance holds beyond its gauge model (a leak, pressure), in MB.
+  void set_instance_extra_memory(std::string_view service, int instance, double mb);
+  // The instance crashes (as set_instance_up(false), with an `instance_oom_killed` event) the
+  // moment its memory_mb gauge goes over limit_mb; <= 0 removes the limit.
+  void set_instance_memory_limit(std::string_view service, int instance, double limit_mb);
+  // Spans recorded by instances on the host carry timestamps shifted by skew_ms.
+  void set_clock_skew(std::string_view host, double skew_ms);
+  // Worker actors per instance of a service: more start at once; fewer stop taking work
+  // once their request is done.
+  void set_workers(std::string_view service, int workers);
+  // Waiting requests each instance of a service holds; more are rejected (none are dropped).
+  void set_queue_capacity(std::string_view service, int capacity);
+  // Instances of a service taking new requests: the first `replicas` (at most the
+  // topology's); the others stop taking new work and finish what they hold.
+  void set_active_replicas(std::string_view service, int replicas);
 
  private:
   detail::Engine* engine_;
