@@ -357,6 +357,14 @@ class ScenarioReader {
     }
     read_parameters(o, injection);
     check_buildable(injection, o);
+    if ((injection.kind == InjectionKind::deploy ||
+         injection.kind == InjectionKind::route_change) &&
+        is_pre_run(injection)) {
+      // Later injections see the topology as this change leaves it (a service it adds...).
+      for (const auto& change : injection.parameters.changes) {
+        detail::apply_topology_change(topology_doc_, change);
+      }
+    }
     return injection;
   }
 
@@ -697,7 +705,8 @@ class ScenarioReader {
   void read_route_change(const JsonValue& value, InjectionParameters& p) {
     const JsonObject o = value.as_object({"insert", "before", "replace", "with", "remove"});
     json routes = topology_doc_["gateway"]["routes"];
-    const auto route_names = names_of(topology_.gateway.routes);
+    std::vector<std::string> route_names;
+    for (const auto& route : routes) route_names.push_back(route.value("name", ""));
     const auto index_of = [&](const JsonValue& name_value) {
       const std::string name = name_value.as_string();
       check_name(name_value, name, route_names, "route");
@@ -809,8 +818,10 @@ class ScenarioReader {
     model::Topology after;
     try {
       after = model::parse_topology(patched, "topology");
-    } catch (const InputError&) {
-      return;  // reported with its place by check_prepared_topology
+    } catch (const InputError& e) {
+      at.at("parameters")
+          .fail(fmt::format("{} leaves the topology invalid: {}: {}", to_string(injection.kind),
+                            e.where().json_pointer, e.message()));
     }
     for (const auto& before_service : topology_.services) {
       const model::Service* changed = after.find_service(before_service.name);
