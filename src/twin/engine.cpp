@@ -173,6 +173,8 @@ struct EdgeGroup {
   std::uint64_t timeouts_in_episode = 0;
   bool exhausted = false;
   double last_timeout_s = 0.0;
+  double extra_latency_s = 0.0;  // added to requests on this edge only
+  double jitter_s = 0.0;
 };
 
 struct CallerState {
@@ -232,6 +234,7 @@ struct ServiceState {
   std::vector<std::unique_ptr<Server>> instances;
   std::vector<CompiledOperation> operations;
   double extra_latency_s = 0.0;
+  double jitter_s = 0.0;  // extra latency varies uniformly by +- this much per request
   double cpu_factor = 1.0;
   double loss = 0.0;                   // packet loss rate of transfers to and from it
   std::vector<double> error_override;  // by operation; < 0: the topology's error rate
@@ -299,7 +302,7 @@ class Engine {
                     bool two_way);
   void heal_partition(int id);
   void set_zone_bandwidth(int zone_a, int zone_b, double bytes_per_s);
-  void update_loss_flag();
+  void update_fault_flags();
   void update_replication(DatastoreState& ds);
   ClientState& client_named(std::string_view name);
   void set_client_rate_factor(ClientState& client, double factor);
@@ -373,6 +376,8 @@ class Engine {
                                     static_cast<std::size_t>(to_host)] > 0;
   }
   double loss_delay_s(int from_host, int to_host, double service_loss, bool& failed);
+  double extra_latency(const EdgeState& edge, const Target& target);
+  EdgeGroup& edge_group(std::string_view from, std::string_view to);
 
   Request* new_request();
   void free_request(Request* request);
@@ -413,6 +418,8 @@ class Engine {
   int next_partition_id_ = 1;
   bool lossy_ = false;  // some host or service has packet loss
   RandomStream loss_rng_{0};
+  bool jittery_ = false;  // some service or edge has latency jitter
+  RandomStream jitter_rng_{0};
   std::size_t worker_actors_ = 0;
   std::uint64_t span_counter_ = 0;
   RunStats stats_;
@@ -751,6 +758,7 @@ void Engine::start_actors() {
   runners_ = std::make_unique<RunnerPool>(hosts_.front().host, kMaxActors - workers);
   blocked_.assign(hosts_.size() * hosts_.size(), 0);
   loss_rng_ = RandomStream::for_component(options_.seed, options_.run, "network/packet_loss");
+  jitter_rng_ = RandomStream::for_component(options_.seed, options_.run, "network/jitter");
   for (auto& target : targets_) {
     for (Server* server : target.servers) {
       for (int w = 0; w < server->workers; ++w) spawn_worker(*server);
@@ -1197,7 +1205,7 @@ Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState&
     if (server == nullptr) {
       outcome = Outcome::unavailable;
     } else {
-      const double extra = target.is_datastore ? 0.0 : services_[target.index]->extra_latency_s;
+      const double extra = extra_latency(edge, target);
       outcome = options_.network == TwinOptions::NetworkModel::latency
                     ? latency_exchange(self, caller, *server, call, trace, span.span_id, key, extra,
                                        deadline, reply_version)
@@ -1722,10 +1730,34 @@ double Engine::loss_delay_s(int from_host, int to_host, double service_loss, boo
   return delay;
 }
 
-void Engine::update_loss_flag() {
+// Latency a fault adds to one request: the callee service's and the edge's, each with its
+// jitter drawn uniformly in [-jitter, +jitter] (never below zero in all).
+double Engine::extra_latency(const EdgeState& edge, const Target& target) {
+  const EdgeGroup& group = *edge.group;
+  const ServiceState* service = target.is_datastore ? nullptr : services_[target.index].get();
+  double extra = group.extra_latency_s + (service != nullptr ? service->extra_latency_s : 0.0);
+  if (jittery_) {
+    const double jitter = group.jitter_s + (service != nullptr ? service->jitter_s : 0.0);
+    if (jitter > 0) extra += jitter_rng_.uniform(-jitter, jitter);
+  }
+  return std::max(0.0, extra);
+}
+
+EdgeGroup& Engine::edge_group(std::string_view from, std::string_view to) {
+  auto it = edge_groups_.find({std::string(from), std::string(to)});
+  if (it == edge_groups_.end()) {
+    throw std::out_of_range(fmt::format("no calls from '{}' to '{}'", from, to));
+  }
+  return *it->second;
+}
+
+void Engine::update_fault_flags() {
   lossy_ = false;
   for (const auto& h : hosts_) lossy_ = lossy_ || h.loss > 0;
   for (const auto& s : services_) lossy_ = lossy_ || s->loss > 0;
+  jittery_ = false;
+  for (const auto& s : services_) jittery_ = jittery_ || s->jitter_s > 0;
+  for (const auto& [key, group] : edge_groups_) jittery_ = jittery_ || group->jitter_s > 0;
 }
 
 void Engine::set_zone_bandwidth(int zone_a, int zone_b, double bytes_per_s) {
@@ -1903,6 +1935,25 @@ void TwinRuntime::set_zone_latency(std::string_view zone_a, std::string_view zon
   if (a < 0 || b < 0) throw std::out_of_range("unknown zone");
   engine_->set_zone_latency(a, b, std::max(0.0, latency_us) * 1e-6);
 }
+void TwinRuntime::set_latency_jitter(std::string_view service, double jitter_ms) {
+  engine_->service_named(service).jitter_s = std::max(0.0, jitter_ms) / 1000.0;
+  engine_->update_fault_flags();
+  emit_event({now(),
+              "latency_jitter_set",
+              std::string(service),
+              {{"jitter_ms", fmt::format("{}", jitter_ms)}}});
+}
+void TwinRuntime::set_edge_extra_latency(std::string_view from, std::string_view to, double ms,
+                                         double jitter_ms) {
+  auto& group = engine_->edge_group(from, to);
+  group.extra_latency_s = std::max(0.0, ms) / 1000.0;
+  group.jitter_s = std::max(0.0, jitter_ms) / 1000.0;
+  engine_->update_fault_flags();
+  emit_event({now(),
+              "edge_latency_set",
+              group.component,
+              {{"ms", fmt::format("{}", ms)}, {"jitter_ms", fmt::format("{}", jitter_ms)}}});
+}
 void TwinRuntime::set_cpu_stress(std::string_view host, double factor) {
   engine_->host_named(host).stress = std::max(1e-3, factor);
 }
@@ -1945,12 +1996,12 @@ void TwinRuntime::heal_partition(int partition_id) {
 }
 void TwinRuntime::set_host_packet_loss(std::string_view host, double rate) {
   engine_->host_named(host).loss = std::clamp(rate, 0.0, 1.0);
-  engine_->update_loss_flag();
+  engine_->update_fault_flags();
   emit_event({now(), "packet_loss_set", std::string(host), {{"rate", number(rate)}}});
 }
 void TwinRuntime::set_service_packet_loss(std::string_view service, double rate) {
   engine_->service_named(service).loss = std::clamp(rate, 0.0, 1.0);
-  engine_->update_loss_flag();
+  engine_->update_fault_flags();
   emit_event({now(), "packet_loss_set", std::string(service), {{"rate", number(rate)}}});
 }
 void TwinRuntime::set_zone_bandwidth(std::string_view zone_a, std::string_view zone_b,

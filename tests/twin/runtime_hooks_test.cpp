@@ -217,6 +217,41 @@ TEST(TwinPacketLoss, LossAddsRetransmissionDelaysToTheServicesTransfers) {
   EXPECT_LT(m.at("after.mean_s"), 0.02);
 }
 
+TEST(TwinLatency, EdgeLatencyWithJitterSlowsOnlyThatEdge) {
+  const auto m = run_hooks(
+      TwinOptions::NetworkModel::latency,
+      [](TwinRuntime& rt) {
+        rt.at(2.0, [](TwinRuntime& r) { r.set_edge_extra_latency("front", "back", 20, 10); });
+      },
+      [](const Recorder& r) {
+        Metrics m;
+        const double base = front_calls(r, 0.5, 2.0).mean_duration();
+        double low = 1e9, high = 0;
+        for (const auto& s : r.spans) {
+          if (s.kind != SpanKind::client || s.service != "front" || s.start_s < 2.0) continue;
+          low = std::min(low, s.end_s - s.start_s - base);
+          high = std::max(high, s.end_s - s.start_s - base);
+        }
+        m["extra_mean_s"] = front_calls(r, 2.0, 6.0).mean_duration() - base;
+        m["extra_low_s"] = low;
+        m["extra_high_s"] = high;
+        double db_before = 0, db_after = 0;
+        int n_before = 0, n_after = 0;
+        for (const auto& s : r.spans) {
+          if (s.kind != SpanKind::client || s.service != "back") continue;
+          if (s.start_s < 2.0) db_before += s.end_s - s.start_s, ++n_before;
+          if (s.start_s >= 2.0) db_after += s.end_s - s.start_s, ++n_after;
+        }
+        m["db_change_s"] = db_after / n_after - db_before / n_before;
+        return m;
+      });
+  EXPECT_NEAR(m.at("extra_mean_s"), 0.020, 0.001);
+  EXPECT_GT(m.at("extra_low_s"), 0.0075);   // 20 - 10 ms, less the spread of the base (~2 ms)
+  EXPECT_LT(m.at("extra_high_s"), 0.0325);  // 20 + 10 ms, plus the spread of the base
+  EXPECT_GT(m.at("extra_high_s") - m.at("extra_low_s"), 0.018);
+  EXPECT_NEAR(m.at("db_change_s"), 0.0, 0.0005);  // back -> db is another edge
+}
+
 TEST(TwinBandwidth, ZoneBandwidthLimitAddsBytesOverBandwidthToEachTransfer) {
   // 0.1 Mb/s between a and b: 512 B there and 2048 B back take 2560 / 12500 s more.
   const auto m = run_hooks(

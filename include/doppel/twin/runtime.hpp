@@ -35,6 +35,13 @@ class TwinRuntime {
   // Latency added to every request sent to the service's instances (a slow network path or
   // a sidecar problem), in milliseconds; 0 removes it.
   void set_extra_latency(std::string_view service, double ms);
+  // The extra latency to the service varies per request, uniformly within +- jitter_ms (the
+  // total extra never below 0); 0 removes the jitter.
+  void set_latency_jitter(std::string_view service, double jitter_ms);
+  // Latency (and jitter) added to requests from one caller service to one callee only.
+  // Throws std::out_of_range when the caller never calls the callee.
+  void set_edge_extra_latency(std::string_view from, std::string_view to, double ms,
+                              double jitter_ms = 0.0);
   // One-way latency between two zones (the same zone: between its hosts), in microseconds.
   void set_zone_latency(std::string_view zone_a, std::string_view zone_b, double latency_us);
   // CPU work on the host takes `factor` times longer (1: normal), as when a noisy neighbour
