@@ -136,25 +136,32 @@ class SeriesScorer {
   double metric_log_likelihood(std::size_t candidate, std::size_t metric,
                                const std::vector<std::size_t>& replications) const {
     const auto& observed = observed_z_[metric];
+    const std::size_t bin_count = observed.size();
+    // Replication by replication, each one's bins contiguous: this loop is the diagnosis's
+    // whole cost (bootstrap draws x candidates x metrics x replications x bins).
+    sums_.assign(bin_count, 0.0);
+    sum_squares_.assign(bin_count, 0.0);
+    counts_.assign(bin_count, 0);
+    for (std::size_t r : replications) {
+      const std::vector<double>& row = runs_[candidate][r][metric];
+      for (std::size_t b = 0; b < bin_count; ++b) {
+        const double z = row[b];
+        if (!std::isfinite(z)) continue;
+        sums_[b] += z;
+        sum_squares_[b] += z * z;
+        ++counts_[b];
+      }
+    }
     const double floor_variance = options_.noise_floor * options_.noise_floor;
     double total = 0.0;
     int bins = 0;
-    for (std::size_t b = 0; b < observed.size(); ++b) {
+    for (std::size_t b = 0; b < bin_count; ++b) {
       if (!std::isfinite(observed[b])) continue;
-      double sum = 0.0;
-      double sum_squares = 0.0;
-      int n = 0;
-      for (std::size_t r : replications) {
-        const double z = runs_[candidate][r][metric][b];
-        if (!std::isfinite(z)) continue;
-        sum += z;
-        sum_squares += z * z;
-        ++n;
-      }
+      const int n = counts_[b];
       // A bin no replication covered predicts the baseline (no deviation).
-      const double mean = n > 0 ? sum / n : 0.0;
+      const double mean = n > 0 ? sums_[b] / n : 0.0;
       const double sample_variance =
-          n > 1 ? std::max(0.0, (sum_squares - n * mean * mean) / (n - 1)) : 0.0;
+          n > 1 ? std::max(0.0, (sum_squares_[b] - n * mean * mean) / (n - 1)) : 0.0;
       // The predictive variance of a new draw: the replications' spread, inflated for their
       // own estimate of the mean, plus the floor.
       const double variance = (n > 0 ? sample_variance * (1.0 + 1.0 / n) : 0.0) + floor_variance;
@@ -171,6 +178,10 @@ class SeriesScorer {
   const std::vector<std::vector<double>>& observed_z_;
   const NormalisedRuns& runs_;
   const DiagnosisOptions& options_;
+  // Scratch space reused across calls (one scorer, one thread).
+  mutable std::vector<double> sums_;
+  mutable std::vector<double> sum_squares_;
+  mutable std::vector<int> counts_;
 };
 
 std::vector<std::size_t> all_indices(std::size_t n) {
@@ -433,14 +444,15 @@ Diagnosis diagnose(const MetricSeries& observed, const std::vector<CandidateRuns
     }
   }
 
-  // Bootstrap: metrics and each candidate's replications drawn with replacement, so the
-  // interval reflects both which symptoms happen to be measured and replication noise.
+  // Bootstrap: each candidate's replications drawn with replacement (replication noise), and
+  // the metrics too when asked (how much the ranking rests on single metrics).
   std::vector<std::vector<double>> bootstrap;
   if (!names.empty()) {
     for (int draw = 0; draw < options.bootstrap_samples; ++draw) {
       auto rng = model::RandomStream::for_component(options.seed, static_cast<std::uint64_t>(draw),
                                                     "diagnosis-bootstrap");
-      const auto metrics_drawn = resample(names.size(), rng);
+      const auto metrics_drawn =
+          options.resample_metrics ? resample(names.size(), rng) : all_indices(names.size());
       std::vector<double> log_likelihoods;
       for (std::size_t c = 0; c < candidates.size(); ++c) {
         const auto runs_drawn = resample(runs[c].size(), rng);
@@ -566,7 +578,8 @@ Diagnosis diagnose(const SymptomSpec& spec, const std::vector<CandidateRuns>& ca
     for (int draw = 0; draw < options.bootstrap_samples; ++draw) {
       auto rng = model::RandomStream::for_component(options.seed, static_cast<std::uint64_t>(draw),
                                                     "diagnosis-bootstrap");
-      const auto symptoms_drawn = resample(compared.size(), rng);
+      const auto symptoms_drawn =
+          options.resample_metrics ? resample(compared.size(), rng) : all_indices(compared.size());
       std::vector<double> log_likelihoods;
       for (std::size_t c = 0; c < candidates.size(); ++c) {
         const auto runs_drawn = resample(candidates[c].replications.size(), rng);
@@ -660,6 +673,7 @@ void write_diagnosis_json(std::ostream& out, const Diagnosis& diagnosis) {
                    {"effective_samples_per_metric", options.effective_samples_per_metric},
                    {"deviation_threshold", options.deviation_threshold},
                    {"bootstrap_samples", options.bootstrap_samples},
+                   {"resample_metrics", options.resample_metrics},
                    {"interval_level", options.interval_level},
                    {"seed", options.seed}};
   json metrics = json::array();

@@ -161,6 +161,23 @@ TEST(Diagnosis, DeterministicForTheSameSeedAndInputs) {
   EXPECT_EQ(a["ranking"][0]["posterior"], b["ranking"][0]["posterior"]);
 }
 
+TEST(Diagnosis, ResamplingMetricsWidensTheIntervalOfEvidenceFromFewMetrics) {
+  // Only one of the compared metrics tells the candidates apart.
+  const auto observed = synthesise({{"a_lat_99", 100, 600, 10}, {"b_rps", 50, 50, 2}}, 7);
+  const std::vector<CandidateRuns> candidates = {
+      candidate("a slow", {{"a_lat_99", 100, 600, 10}, {"b_rps", 50, 50, 2}}, 4),
+      candidate("nothing", {{"a_lat_99", 100, 100, 10}, {"b_rps", 50, 50, 2}}, 4, true)};
+  auto options = window_100_200();
+  const auto replications_only = diagnose(observed, candidates, options);
+  options.resample_metrics = true;
+  const auto with_metrics = diagnose(observed, candidates, options);
+  EXPECT_EQ(replications_only.ranking[0].name, "a slow");
+  EXPECT_DOUBLE_EQ(replications_only.ranking[0].posterior, with_metrics.ranking[0].posterior);
+  EXPECT_GT(replications_only.ranking[0].interval.lower, 0.99);
+  // A quarter of the draws leave a_lat_99 out: the two are then indistinguishable.
+  EXPECT_LT(with_metrics.ranking[0].interval.lower, 0.6);
+}
+
 TEST(Diagnosis, JsonHasTheDocumentedShape) {
   const auto observed = synthesise(kObservedIncident, 7);
   std::ostringstream out;

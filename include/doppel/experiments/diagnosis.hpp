@@ -45,6 +45,11 @@ struct DiagnosisOptions {
   // (simulated).
   double deviation_threshold = 3.0;
   int bootstrap_samples = 200;
+  // The bootstrap always redraws each candidate's replications (simulation noise). Redrawing
+  // the compared metrics as well asks "would the ranking survive without some of the
+  // evidence?"; off by default because an incident usually shows in a handful of metrics
+  // among hundreds, and dropping them then says nothing about the candidates.
+  bool resample_metrics = false;
   double interval_level = 0.90;  // central interval of the bootstrap posteriors
   std::uint64_t seed = 1;
   // Only these metrics when not empty (names as in the series).
