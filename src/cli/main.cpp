@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   doppel::cli::add_topology_commands(app, action);
   doppel::cli::add_run_command(app, action);
   doppel::cli::add_demo_command(app, action);
+  doppel::cli::add_generate_command(app, action);
 
   try {
     app.parse(argc, argv);
