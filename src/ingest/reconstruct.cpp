@@ -239,51 +239,45 @@ class Assembler {
     using Graph = boost::adjacency_list<boost::setS, boost::vecS, boost::directedS>;
     std::map<std::pair<std::string, std::string>, std::size_t> vertex_of;
     std::vector<std::pair<std::string, std::string>> names;
-    auto vertex = [&](const std::string& service, const std::string& op) {
-      auto [it, fresh] = vertex_of.try_emplace({service, op}, names.size());
-      if (fresh) names.emplace_back(service, op);
-      return it->second;
-    };
     for (const auto& [service_name, service] : stats_.services) {
-      for (const auto& [op_name, op] : service.operations) vertex(service_name, op_name);
+      for (const auto& [op_name, op] : service.operations) {
+        vertex_of.try_emplace({service_name, op_name}, names.size());
+        names.emplace_back(service_name, op_name);
+      }
     }
-    for (bool changed = true; changed;) {
-      changed = false;
-      Graph graph(names.size());
-      for (const auto& [service_name, service] : stats_.services) {
-        for (const auto& [op_name, op] : service.operations) {
-          for (const auto& [key, call] : op.calls) {
-            if (key.kind != ComponentKind::service) continue;
-            boost::add_edge(vertex(service_name, op_name), vertex(key.component, key.operation),
-                            graph);
-          }
+    Graph graph(names.size());
+    for (const auto& [service_name, service] : stats_.services) {
+      for (const auto& [op_name, op] : service.operations) {
+        const std::size_t from = vertex_of.at({service_name, op_name});
+        for (const auto& [key, call] : op.calls) {
+          if (key.kind != ComponentKind::service) continue;
+          auto to = vertex_of.find({key.component, key.operation});
+          if (to != vertex_of.end()) boost::add_edge(from, to->second, graph);
         }
       }
-      struct BackEdge {
-        std::size_t from;
-        std::size_t to;
-      };
-      struct Finder : boost::default_dfs_visitor {
-        std::optional<BackEdge>* found;
-        void back_edge(boost::graph_traits<Graph>::edge_descriptor e, const Graph& g) const {
-          if (!*found) *found = BackEdge{boost::source(e, g), boost::target(e, g)};
-        }
-      };
-      std::optional<BackEdge> back;
-      Finder finder;
-      finder.found = &back;
-      if (boost::num_edges(graph) > 0) boost::depth_first_search(graph, boost::visitor(finder));
-      if (back) {
-        const auto& [from_service, from_op] = names[back->from];
-        const auto& [to_service, to_op] = names[back->to];
-        auto& calls = stats_.services[from_service].operations[from_op].calls;
-        calls.erase(CalleeKey{to_service, to_op, ComponentKind::service});
-        note(
-            fmt::format("call {}.{} -> {}.{} closes a call cycle: dropped (topology/v1 has no "
-                        "recursive calls)",
-                        from_service, from_op, to_service, to_op));
-        changed = true;
+    }
+    // Without the back edges of one depth-first search a graph is acyclic: one pass drops
+    // exactly those.
+    using Edge = std::pair<std::size_t, std::size_t>;
+    struct BackEdgeCollector : boost::default_dfs_visitor {
+      std::vector<Edge>* back_edges;
+      void back_edge(boost::graph_traits<Graph>::edge_descriptor e, const Graph& g) const {
+        back_edges->emplace_back(boost::source(e, g), boost::target(e, g));
       }
+    };
+    std::vector<Edge> back_edges;
+    BackEdgeCollector collector;
+    collector.back_edges = &back_edges;
+    if (boost::num_edges(graph) > 0) boost::depth_first_search(graph, boost::visitor(collector));
+    for (const auto& [from, to] : back_edges) {
+      const auto& [from_service, from_op] = names[from];
+      const auto& [to_service, to_op] = names[to];
+      stats_.services[from_service].operations[from_op].calls.erase(
+          CalleeKey{to_service, to_op, ComponentKind::service});
+      note(
+          fmt::format("call {}.{} -> {}.{} closes a call cycle: dropped (topology/v1 has no "
+                      "recursive calls)",
+                      from_service, from_op, to_service, to_op));
     }
   }
 

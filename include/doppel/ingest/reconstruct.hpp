@@ -36,7 +36,7 @@ struct ReconstructOptions {
   double rate_window_s = 10.0;  // arrival rates are counted per window of this length
   // Spans buffered in open traces before the least recently touched traces are analysed
   // early (their late spans then count as orphans). Bounds memory on interleaved input.
-  std::size_t max_buffered_spans = 1'000'000;
+  std::size_t max_buffered_spans = 200'000;
   // Self-time samples kept per operation (deterministic reservoir beyond this).
   std::size_t max_samples_per_operation = 100'000;
 };
