@@ -102,7 +102,7 @@ std::string render(const model::Topology& topology) {
 
 // Every <svg> element's tags nest properly and every attribute value is quoted: the inline
 // SVG is well-formed XML apart from HTML's entity set, which it does not use.
-void expect_well_formed_svg(const std::string& html) {
+void expect_well_formed_svg(const std::string& html, int minimum_svgs = 3) {
   std::size_t searched = 0;
   int charts = 0;
   while (true) {
@@ -136,7 +136,8 @@ void expect_well_formed_svg(const std::string& html) {
     EXPECT_TRUE(open.empty()) << "unclosed <" << (open.empty() ? "" : open.back()) << ">";
     EXPECT_EQ(consumed, svg.size());
   }
-  EXPECT_GE(charts, 3);  // topology, one observed-vs-simulated chart, one fix chart
+  // By default: the topology, one observed-vs-simulated chart, one fix chart.
+  EXPECT_GE(charts, minimum_svgs);
 }
 
 TEST(HtmlReport, SelfContainedWellFormedAndEscaped) {
@@ -165,6 +166,33 @@ TEST(HtmlReport, SelfContainedWellFormedAndEscaped) {
   EXPECT_NE(html.find("rollback &lt;v2&gt;"), std::string::npos);
   EXPECT_NE(html.find("Staged rollout"), std::string::npos);
   EXPECT_NE(html.find("SLO 500 ms"), std::string::npos);
+}
+
+TEST(HtmlReport, SymptomSpecDiagnosisWithoutObservedCurvesHasNoNan) {
+  // A symptom spec has no observed series: charts show the simulated means only.
+  const auto spec = experiments::parse_symptom_spec(
+      R"({"symptoms":[{"service":"checkoutservice","metric":"lat_99","op":">","value":400,
+                        "from_s":70}]})",
+      "spec.json");
+  std::vector<experiments::CandidateRuns> candidates(2);
+  candidates[0].name = "slow";
+  candidates[1].name = "fine";
+  for (int r = 0; r < 2; ++r) {
+    candidates[0].replications.push_back(step_series("checkoutservice_lat_99", 100, 600, 2));
+    candidates[1].replications.push_back(step_series("checkoutservice_lat_99", 100, 100, 2));
+  }
+  experiments::DiagnosisOptions options;
+  options.window_start_s = 60;
+  options.window_end_s = 120;
+  ReportInput input;
+  input.diagnosis = experiments::diagnose(spec, candidates, options);
+  std::ostringstream out;
+  write_html_report(out, input);
+  const std::string html = out.str();
+  expect_well_formed_svg(html, 1);
+  EXPECT_EQ(html.find("nan"), std::string::npos);
+  EXPECT_EQ(html.find("inf"), std::string::npos);
+  EXPECT_LT(html.find(">slow<"), html.find(">fine<"));
 }
 
 TEST(HtmlReport, LayersFollowTheLongestCallPath) {
