@@ -1651,8 +1651,13 @@ int Engine::add_partition(const std::vector<std::string>& side_a,
     for (const auto& name : names) {
       if (const int zone = zone_index(name); zone >= 0) {
         out.insert(out.end(), plan_.zones[zone].hosts.begin(), plan_.zones[zone].hosts.end());
+      } else if (plan_.host_index(name) >= 0) {
+        out.push_back(plan_.host_index(name));
       } else {
-        out.push_back(host_named(name).index);
+        // A service: the hosts its instances run on (what else runs there is cut off too).
+        for (const auto& instance : service_named(name).instances) {
+          out.push_back(instance->host->index);
+        }
       }
     }
     return out;

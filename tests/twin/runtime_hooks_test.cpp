@@ -130,11 +130,11 @@ TEST(TwinPartition, TwoWayZonePartitionTimesCallsOutUntilItHeals) {
 }
 
 TEST(TwinPartition, OneWayPartitionLosesRepliesInTheFlowModel) {
-  // b cannot send to a: requests from front arrive and are served, their replies are lost.
+  // back's hosts cannot send to front's: requests arrive and are served, replies are lost.
   const auto m = run_hooks(
       TwinOptions::NetworkModel::flow,
       [](TwinRuntime& rt) {
-        rt.at(2.0, [](TwinRuntime& r) { r.add_partition({"b"}, {"a"}, false); });
+        rt.at(2.0, [](TwinRuntime& r) { r.add_partition({"back"}, {"front"}, false); });
       },
       [](const Recorder& r) {
         Metrics m;

@@ -56,11 +56,12 @@ class TwinRuntime {
   void emit_event(const TwinEvent& event);
 
   // --- Network faults -----------------------------------------------------------------
-  // Cuts the network between two groups of hosts; each name is a host or a zone (all its
-  // hosts). Transfers from side_a to side_b (and, two_way, back) starting from now are lost:
-  // the caller hears nothing and times out, as behind a real partition. Replication from a
-  // primary to a replica across it stops and resumes when it heals. Overlapping partitions
-  // add up. Returns an id for heal_partition. Throws std::out_of_range for an unknown name.
+  // Cuts the network between two groups of hosts; each name is a zone (all its hosts), a
+  // host, or a service (the hosts of its instances), looked up in that order. Transfers from side_a
+  // to side_b (and, two_way, back) starting from now are lost: the caller hears nothing and times
+  // out, as behind a real partition. Replication from a primary to a replica across it stops and
+  // resumes when it heals. Overlapping partitions add up. Returns an id for heal_partition. Throws
+  // std::out_of_range for an unknown name.
   int add_partition(const std::vector<std::string>& side_a, const std::vector<std::string>& side_b,
                     bool two_way);
   void heal_partition(int partition_id);
