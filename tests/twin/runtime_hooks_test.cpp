@@ -4,7 +4,9 @@
 // process of its own (sim_harness.hpp) and checks what the hook does to the requests before,
 // during and after it.
 #include <cmath>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -599,6 +601,37 @@ TEST(TwinDeploy, ScalingInStopsNewWorkOnRetiredInstances) {
   EXPECT_EQ(m.at("on_1_during"), 0);
   EXPECT_GT(m.at("on_1_after"), 100);
   EXPECT_GT(m.at("db_rejected"), 0);  // one connection per node cannot hold 250 queries/s
+}
+
+TEST(TwinFaultDeterminism, SameSeedGivesIdenticalRecordsWithEveryRandomFaultActive) {
+  // Loss and jitter draw from streams of their own; with partitions, OOM kills and route
+  // changes, two processes must still write the same records.
+  auto faults = [](TwinRuntime& rt) {
+    rt.at(1.0, [](TwinRuntime& r) {
+      r.set_service_packet_loss("back", 0.2);
+      r.set_host_packet_loss("r", 0.1);
+      r.set_latency_jitter("back", 5);
+      r.set_edge_extra_latency("back", "db", 2, 1);
+      r.set_instance_memory_limit("back", 1, 130);
+      r.set_clock_skew("b2", -3);
+    });
+    rt.at(2.0, [](TwinRuntime& r) { r.add_partition({"p"}, {"r"}, true); });
+    rt.at(3.0, [](TwinRuntime& r) { r.set_client_rate_factor("mobile", 4); });
+  };
+  auto fingerprint = [](const Recorder& r) {
+    const std::uint64_t f = testing::fingerprint(r);
+    return Metrics{{"hi", static_cast<double>(f >> 32)},
+                   {"lo", static_cast<double>(f & 0xffffffffU)},
+                   {"spans", static_cast<double>(r.spans.size())}};
+  };
+  for (auto network : {TwinOptions::NetworkModel::latency, TwinOptions::NetworkModel::flow}) {
+    const auto a = run_hooks(network, faults, fingerprint);
+    const auto b = run_hooks(network, faults, fingerprint);
+    EXPECT_EQ(a.at("hi"), b.at("hi"));
+    EXPECT_EQ(a.at("lo"), b.at("lo"));
+    EXPECT_EQ(a.at("spans"), b.at("spans"));
+    EXPECT_GT(a.at("spans"), 1000);
+  }
 }
 
 }  // namespace
