@@ -21,6 +21,8 @@ void schedule_progress(twin::TwinRuntime& runtime, double duration_s,
 RunResult run_simulation(const model::Topology& topology, const RunOptions& options) {
   telemetry::TelemetrySuite suite(topology, options.telemetry);
   twin::TwinOptions twin_options = options.twin;
+  // Gauges are sampled once per metrics window: a shorter window would repeat stale values.
+  twin_options.snapshot_interval_s = options.telemetry.window_s;
   const double duration_s =
       twin_options.duration_s > 0 ? twin_options.duration_s : topology.workload.duration_s;
   if (options.on_progress) {
