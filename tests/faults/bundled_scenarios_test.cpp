@@ -84,7 +84,8 @@ TEST(BundledScenarios, RetryStormRemovesTheBudgetBeforeTheRun) {
   const auto loaded = load("retry-storm");
   EXPECT_EQ(loaded.prepared.policy("checkoutservice", "currencyservice").retry.max_retries, 3);
   EXPECT_EQ(loaded.prepared.policy("checkoutservice", "currencyservice").retry.budget_ratio, 0.0);
-  EXPECT_EQ(count(loaded, RuntimeCommand::Op::extra_latency), 2u);
+  EXPECT_DOUBLE_EQ(loaded.prepared.workload.clients[0].rate[0].rps, 600.0);
+  EXPECT_EQ(count(loaded, RuntimeCommand::Op::cpu_stress), 8u);  // 4 hosts stressed, restored
 }
 
 TEST(BundledScenarios, StaleReadsLagsReplication) {

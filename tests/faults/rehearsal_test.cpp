@@ -1,6 +1,7 @@
 // Bundled scenarios replayed on the real engine. SimGrid allows one simulation per process,
 // so each run happens in a forked child that writes what the test needs to a file.
 #include <fstream>
+#include <iostream>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +36,16 @@ class RunLog : public twin::TwinObserver {
     for (const auto& g : s.instances) {
       if (!g.up) down.push_back(fmt_instance(g));
     }
-    snapshots.push_back({{"t", s.time_s}, {"down", down}});
+    std::uint64_t stale = 0;
+    std::uint64_t reads = 0;
+    double lag_ms = 0.0;
+    for (const auto& d : s.datastores) {
+      stale += d.stale_reads_total;
+      reads += d.reads_total;
+      lag_ms = std::max(lag_ms, d.replication_lag_ms);
+    }
+    snapshots.push_back(
+        {{"t", s.time_s}, {"down", down}, {"stale", stale}, {"reads", reads}, {"lag_ms", lag_ms}});
     if (hosts.empty()) {
       for (const auto& g : s.instances) hosts[fmt_instance(g)] = std::string(g.host);
     }
@@ -154,6 +164,10 @@ TEST(Rehearsal, GatewayMisrouteBreaksTheMobileClassOnly) {
   ASSERT_FALSE(on.contains("error")) << on["error"];
   const json off = rehearse("gateway-misroute", false);
   ASSERT_FALSE(off.contains("error")) << off["error"];
+  std::cout << "gateway-misroute: mobile errors before " << error_rate(on, "", "mobile", 0.0, 20.0)
+            << ", after " << error_rate(on, "", "mobile", 21.0, 60.0) << ", shoppers after "
+            << error_rate(on, "", "shoppers", 21.0, 60.0) << ", mobile without "
+            << error_rate(off, "", "mobile", 21.0, 60.0) << "\n";
   EXPECT_LT(error_rate(on, "", "mobile", 0.0, 20.0), 0.02);
   EXPECT_GT(error_rate(on, "", "mobile", 21.0, 60.0), 0.9);
   EXPECT_LT(error_rate(on, "", "shoppers", 21.0, 60.0), 0.02);
@@ -168,8 +182,62 @@ TEST(Rehearsal, DbPoolExhaustionRaisesCartErrorsAfterTheDeploy) {
   const double before = error_rate(on, "view-cart", "", 0.0, 20.0);
   const double after = error_rate(on, "view-cart", "", 30.0, 60.0);
   const double without = error_rate(off, "view-cart", "", 30.0, 60.0);
+  std::cout << "db-pool-exhaustion: view-cart errors before " << before << ", after " << after
+            << ", without " << without << "\n";
   EXPECT_LT(before, 0.01);
   EXPECT_GT(after, 0.05) << "before " << before << ", without " << without;
+  EXPECT_LT(without, 0.01);
+}
+
+// Stale reads over [from, to) from the cumulative datastore totals of the snapshots.
+double stale_share(const json& run, double from, double to) {
+  double stale_from = 0, stale_to = 0, reads_from = 0, reads_to = 0;
+  for (const auto& s : run["snapshots"]) {
+    const double t = s["t"].get<double>();
+    if (t <= from) {
+      stale_from = s["stale"].get<double>();
+      reads_from = s["reads"].get<double>();
+    }
+    if (t <= to) {
+      stale_to = s["stale"].get<double>();
+      reads_to = s["reads"].get<double>();
+    }
+  }
+  return reads_to > reads_from ? (stale_to - stale_from) / (reads_to - reads_from) : -1.0;
+}
+
+TEST(Rehearsal, StaleReadsRiseWhileLatencyHolds) {
+  const json on = rehearse("stale-reads", true);
+  ASSERT_FALSE(on.contains("error")) << on["error"];
+  const json off = rehearse("stale-reads", false);
+  ASSERT_FALSE(off.contains("error")) << off["error"];
+  const double before = stale_share(on, 0.0, 20.0);
+  const double during = stale_share(on, 22.0, 40.0);
+  const double without = stale_share(off, 22.0, 40.0);
+  std::cout << "stale-reads: stale share before " << before << ", during " << during << ", without "
+            << without << ", read errors during " << error_rate(on, "read-profile", "", 22.0, 40.0)
+            << "\n";
+  EXPECT_GT(during, 2.0 * std::max(before, 0.001));
+  EXPECT_GT(during, 2.0 * std::max(without, 0.001));
+  EXPECT_LT(error_rate(on, "read-profile", "", 22.0, 40.0), 0.01);
+}
+
+// Disabled: the twin does not reproduce the metastable state yet. Measured (seed 4): errors
+// 95% during the 5 s trigger, 0% from 10 s after it, 0% without it; the system recovers as
+// soon as the CPU comes back, with or without retry budgets. The story needs work that keeps
+// costing the server after its caller gave up (requests abandoned by a timeout still served),
+// which is the twin's to model; run with --gtest_also_run_disabled_tests to see the figures.
+TEST(Rehearsal, DISABLED_RetryStormOutlivesItsTrigger) {
+  const json on = rehearse("retry-storm", true);
+  ASSERT_FALSE(on.contains("error")) << on["error"];
+  const json off = rehearse("retry-storm", false);
+  ASSERT_FALSE(off.contains("error")) << off["error"];
+  const double during = error_rate(on, "", "", 20.0, 25.0);
+  const double after = error_rate(on, "", "", 35.0, 60.0);
+  const double without = error_rate(off, "", "", 35.0, 60.0);
+  std::cout << "retry-storm: errors during the trigger " << during << ", 10-35 s after it " << after
+            << ", without " << without << "\n";
+  EXPECT_GT(after, 0.05) << "metastable: still failing 10 s after the trigger ended";
   EXPECT_LT(without, 0.01);
 }
 
