@@ -241,5 +241,53 @@ TEST(Rehearsal, DISABLED_RetryStormOutlivesItsTrigger) {
   EXPECT_LT(without, 0.01);
 }
 
+TEST(Rehearsal, ChaosToolkitExperimentRunsEndToEnd) {
+  const auto file =
+      std::filesystem::path(DOPPEL_SOURCE_DIR) / "tests/data/chaos/cart-pod-failure.json";
+  const auto out = std::filesystem::temp_directory_path() / "doppel-rehearsal-chaos.json";
+  std::filesystem::remove(out);
+  const pid_t child = fork();
+  if (child == 0) {
+    int code = 0;
+    try {
+      const auto topology = load_scenario_topology(load_scenario(kScenarios / "zone-outage.json"));
+      const auto experiment = chaos::load_experiment(file);
+      const auto plan = chaos::plan_experiment(
+          experiment, chaos::mapping_from_extensions(experiment, topology), topology);
+      const auto prepared = prepare_topology(plan.scenario, topology);
+      twin::TwinOptions options;
+      options.seed = plan.scenario.seed;
+      options.on_start = [&](twin::TwinRuntime& rt) {
+        apply_scenario(plan.scenario, prepared, rt);
+      };
+      chaos::ProbeRecorder recorder;
+      twin::TwinObserver* observers[] = {&recorder};
+      const auto stats = twin::run_twin(prepared, options, observers);
+      const auto verdict =
+          chaos::judge_experiment(plan, recorder.entries(), std::nullopt, stats.simulated_s);
+      std::ofstream(out) << chaos::to_json(verdict).dump();
+    } catch (const std::exception& e) {
+      std::ofstream(out) << json{{"error", e.what()}}.dump();
+      code = 1;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  std::ifstream in(out);
+  ASSERT_TRUE(in.good());
+  const json verdict = json::parse(in);
+  ASSERT_FALSE(verdict.contains("error")) << verdict["error"];
+  std::cout << "cart-pod-failure verdict: " << verdict.dump() << "\n";
+  EXPECT_NE(verdict["status"], "interrupted");
+  EXPECT_TRUE(verdict["steady_states"]["before"]["steady_state_met"].get<bool>());
+  for (const auto& probe : verdict["probes"]) {
+    EXPECT_FALSE(probe["output"].is_null()) << probe["name"] << " measured nothing";
+  }
+  if (verdict["status"] == "completed") {
+    EXPECT_FALSE(verdict["deviated"].get<bool>());
+  }
+}
+
 }  // namespace
 }  // namespace doppel::faults
