@@ -163,8 +163,9 @@ class PropagationRecorder final : public twin::TwinObserver {
       }
       const std::string caller = name.substr(0, arrow);
       const std::string callee = name.substr(arrow + 2);
-      // The caller saw its callee deviate: evidence about the callee.
-      note(callee, deviation->time_s);
+      // The caller saw its callee deviate: evidence about the callee, unless the calls
+      // failed in the caller itself (its pool or its breaker).
+      note(deviation->caller_side ? caller : callee, deviation->time_s);
       edge_rows.emplace_back(deviation->time_s,
                              nlohmann::json{{"caller", caller},
                                             {"callee", callee},
@@ -196,12 +197,15 @@ class PropagationRecorder final : public twin::TwinObserver {
     std::uint64_t spans = 0;
     std::uint64_t failed = 0;
     std::uint64_t slow = 0;
+    std::uint64_t caller_side = 0;  // failures the caller made itself: no pooled connection,
+                                    // breaker open
     double first_anomaly_s = 0.0;
   };
   struct Deviation {
     double time_s = 0.0;
     std::uint64_t failed = 0;
     std::uint64_t slow = 0;
+    bool caller_side = false;  // most anomalies of the first window were the caller's own
   };
   struct Stream {
     std::vector<float> baseline_ms;
@@ -239,10 +243,21 @@ class PropagationRecorder final : public twin::TwinObserver {
 
     std::optional<Deviation> first_deviation() const {
       const double threshold = std::max(0.05, 3.0 * baseline_anomaly_share);
-      for (const auto& [second, window] : windows) {
+      auto anomalous_share_above = [&](const Window& window) {
         const std::uint64_t anomalous = window.failed + window.slow;
-        if (anomalous >= 2 && double(anomalous) / double(window.spans) > threshold) {
-          return Deviation{window.first_anomaly_s, failed_total, slow_total};
+        return anomalous >= 1 && double(anomalous) / double(window.spans) > threshold;
+      };
+      for (auto it = windows.begin(); it != windows.end(); ++it) {
+        const auto& [second, window] = *it;
+        if (!anomalous_share_above(window)) continue;
+        // Two anomalies in a second, or one in each of two consecutive seconds: at low
+        // rates a single slow span is no deviation, a run of them is.
+        const auto next = windows.find(second + 1);
+        const bool sustained = next != windows.end() && anomalous_share_above(next->second);
+        if (window.failed + window.slow >= 2 || sustained) {
+          const std::uint64_t anomalous = window.failed + window.slow;
+          return Deviation{window.first_anomaly_s, failed_total, slow_total,
+                           2 * window.caller_side > anomalous};
         }
       }
       return std::nullopt;
@@ -266,6 +281,10 @@ class PropagationRecorder final : public twin::TwinObserver {
     if ((failed || slow) && window.failed + window.slow == 0) window.first_anomaly_s = span.end_s;
     ++window.spans;
     window.failed += failed ? 1 : 0;
+    window.caller_side +=
+        (span.outcome == twin::Outcome::pool_timeout || span.outcome == twin::Outcome::circuit_open)
+            ? 1
+            : 0;
     window.slow += slow ? 1 : 0;
     stream.failed_total += failed ? 1 : 0;
     stream.slow_total += slow ? 1 : 0;
