@@ -10,11 +10,15 @@ namespace doppel::faults {
 
 namespace {
 
-// Partition ids the runtime hands out, by the plan's partition key.
-using PartitionIds = std::map<int, int>;
+// What the runtime calls need beyond one command: partition ids by the plan's key, and each
+// edge's latency and jitter (one runtime call sets both).
+struct ApplyState {
+  std::map<int, int> partitions;
+  std::map<std::pair<std::string, std::string>, std::pair<double, double>> edge_latency;
+};
 
-void run_command(const RuntimeCommand& command, twin::TwinRuntime& runtime,
-                 PartitionIds& partitions) {
+void run_command(const RuntimeCommand& command, twin::TwinRuntime& runtime, ApplyState& state) {
+  auto& partitions = state.partitions;
   using Op = RuntimeCommand::Op;
   switch (command.op) {
     case Op::instance_up:
@@ -38,6 +42,16 @@ void run_command(const RuntimeCommand& command, twin::TwinRuntime& runtime,
     case Op::edge_policy:
       runtime.set_edge_policy(command.policy);
       break;
+    case Op::latency_jitter:
+      runtime.set_latency_jitter(command.target, command.value);
+      break;
+    case Op::edge_latency:
+    case Op::edge_jitter: {
+      auto& [ms, jitter] = state.edge_latency[{command.target, command.other}];
+      (command.op == Op::edge_latency ? ms : jitter) = command.value;
+      runtime.set_edge_extra_latency(command.target, command.other, ms, jitter);
+      break;
+    }
     case Op::instance_slowdown:
       runtime.set_instance_slowdown(command.target, command.index, command.value);
       break;
@@ -106,13 +120,13 @@ void apply_scenario(const Scenario& scenario, const model::Topology& prepared,
   // the plan's order among simultaneous commands whatever order at() gives equal times.
   auto commands =
       std::make_shared<const std::vector<RuntimeCommand>>(plan_scenario(scenario, prepared));
-  auto partitions = std::make_shared<PartitionIds>();
+  auto state = std::make_shared<ApplyState>();
   std::size_t first = 0;
   while (first < commands->size()) {
     std::size_t last = first;
     while (last < commands->size() && (*commands)[last].at_s == (*commands)[first].at_s) ++last;
-    runtime.at((*commands)[first].at_s, [commands, partitions, first, last](twin::TwinRuntime& rt) {
-      for (std::size_t i = first; i < last; ++i) run_command((*commands)[i], rt, *partitions);
+    runtime.at((*commands)[first].at_s, [commands, state, first, last](twin::TwinRuntime& rt) {
+      for (std::size_t i = first; i < last; ++i) run_command((*commands)[i], rt, *state);
     });
     first = last;
   }

@@ -754,11 +754,8 @@ class ScenarioReader {
       case InjectionKind::traffic_shift:
         return;
       case InjectionKind::latency:
-        if (injection.target.type == Type::edge) {
-          at.at("target").fail(not_built("latency on one edge (caller -> callee)"));
-        }
-        if (injection.parameters.jitter_ms > 0.0) {
-          at.at("parameters").fail(not_built("latency jitter_ms"));
+        if (injection.parameters.jitter_ms > 0.0 && injection.target.type == Type::zone) {
+          at.at("parameters").fail(not_built("latency jitter_ms between zones"));
         }
         return;
       case InjectionKind::memory_pressure:
@@ -784,9 +781,6 @@ class ScenarioReader {
         }
         return;
       case InjectionKind::partition:
-        if (injection.parameters.partition_of == "service") {
-          at.at("parameters").fail(not_built("partition between services"));
-        }
         return;
       case InjectionKind::error_rate:
         if (injection.target.type == Type::edge) {

@@ -177,6 +177,16 @@ class Planner {
       case InjectionKind::latency:
         if (injection.target.type == TargetSelector::Type::service) {
           contribute(Op::extra_latency, injection.target.name, "", 0, start, end, p.latency_ms);
+          if (p.jitter_ms > 0.0) {
+            contribute(Op::latency_jitter, injection.target.name, "", 0, start, end, p.jitter_ms);
+          }
+        } else if (injection.target.type == TargetSelector::Type::edge) {
+          contribute(Op::edge_latency, injection.target.from, injection.target.to, 0, start, end,
+                     p.latency_ms);
+          if (p.jitter_ms > 0.0) {
+            contribute(Op::edge_jitter, injection.target.from, injection.target.to, 0, start, end,
+                       p.jitter_ms);
+          }
         } else {
           for (const auto& zone : topology_.zones) {
             contribute(Op::zone_latency, std::min(injection.target.name, zone.name),
@@ -184,7 +194,12 @@ class Planner {
                        p.latency_ms * 1000.0);
           }
         }
-        report(injection, injection.target.name, start, end, {{"ms", format_number(p.latency_ms)}});
+        report(injection,
+               injection.target.type == TargetSelector::Type::edge
+                   ? injection.target.from + "->" + injection.target.to
+                   : injection.target.name,
+               start, end,
+               {{"ms", format_number(p.latency_ms)}, {"jitter_ms", format_number(p.jitter_ms)}});
         break;
       case InjectionKind::cpu_stress:
         for (const auto& host :

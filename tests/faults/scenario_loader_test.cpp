@@ -150,17 +150,17 @@ TEST(ScenarioLoader, ReplicaCountChangeDuringTheRunIsNotBuiltYet) {
   }
 }
 
-TEST(ScenarioLoader, LatencyJitterIsNotBuiltYet) {
+TEST(ScenarioLoader, LatencyJitterBetweenZonesIsNotBuiltYet) {
   const auto topology = boutique();
   try {
-    (void)parse(
-        with_injections(R"([{"kind": "latency", "start_s": 1, "target": {"service": "cartservice"},
+    (void)parse(with_injections(R"([{"kind": "latency", "start_s": 1, "target": {"zone": "zone-a"},
                                      "parameters": {"ms": 50, "jitter_ms": 10}}])"),
-        topology);
+                topology);
     FAIL() << "expected an error";
   } catch (const InputError& e) {
-    EXPECT_EQ(e.message(),
-              "latency jitter_ms is not built yet (docs/scenario-format.md#not-built-yet)");
+    EXPECT_EQ(
+        e.message(),
+        "latency jitter_ms between zones is not built yet (docs/scenario-format.md#not-built-yet)");
   }
 }
 

@@ -231,5 +231,20 @@ TEST(ScenarioPlan, PacketLossCombinesAsIndependentLosses) {
   EXPECT_EQ(a1, (std::vector<double>{0.5, 0.75, 0.0}));
 }
 
+TEST(ScenarioPlan, EdgeLatencyWithJitter) {
+  const auto commands = plan(R"([{"kind": "latency", "start_s": 10, "end_s": 20,
+      "target": {"edge": {"from": "checkoutservice", "to": "paymentservice"}},
+      "parameters": {"ms": 100, "jitter_ms": 20}}])");
+  const auto ms = only(commands, Op::edge_latency);
+  const auto jitter = only(commands, Op::edge_jitter);
+  ASSERT_EQ(ms.size(), 2u);
+  ASSERT_EQ(jitter.size(), 2u);
+  EXPECT_EQ(ms[0].target, "checkoutservice");
+  EXPECT_EQ(ms[0].other, "paymentservice");
+  EXPECT_DOUBLE_EQ(ms[0].value, 100.0);
+  EXPECT_DOUBLE_EQ(jitter[0].value, 20.0);
+  EXPECT_DOUBLE_EQ(ms[1].value, 0.0);
+}
+
 }  // namespace
 }  // namespace doppel::faults

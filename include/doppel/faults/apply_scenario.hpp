@@ -27,6 +27,9 @@ struct RuntimeCommand {
     instance_up,          // target service, index, up
     datastore_node_up,    // target datastore, index, up
     extra_latency,        // target service, value ms (total)
+    latency_jitter,       // target service, value jitter ms (total)
+    edge_latency,         // target caller, other callee, value ms (total)
+    edge_jitter,          // target caller, other callee, value jitter ms (total)
     zone_latency,         // target zone, other zone, value us (absolute one-way latency)
     cpu_stress,           // target host, value factor (total)
     cpu_cost_factor,      // target service, value factor (total)
