@@ -14,6 +14,8 @@ using Action = std::function<int()>;
 void add_topology_commands(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
 void add_run_command(CLI::App& app, Action& action);
+void add_rehearse_command(CLI::App& app, Action& action);
+void add_build_command(CLI::App& app, Action& action);
 void add_generate_command(CLI::App& app, Action& action);
 
 }  // namespace doppel::cli

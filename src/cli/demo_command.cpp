@@ -1,58 +1,65 @@
-// doppel demo: the main job on the bundled default: the Online Boutique twin, checked, then
-// simulated under its workload with every telemetry file written to out/demo.
+// doppel demo: the main job on the bundled default. The Online Boutique twin is checked,
+// then the db-pool-exhaustion incident is replayed against it: a deploy makes a Redis query
+// far slower, cartservice's connection pool runs dry, and the errors reach the gateway.
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <fmt/format.h>
 
-#include "doppel/experiments/run.hpp"
+#include "doppel/experiments/rehearse.hpp"
+#include "doppel/faults/scenario.hpp"
 #include "doppel/model/service_graph.hpp"
 #include "doppel/model/topology_loader.hpp"
 
 #include "cli/bundled_files.hpp"
 #include "cli/command.hpp"
-#include "cli/progress_bar.hpp"
 
 namespace doppel::cli {
 
 void add_demo_command(CLI::App& app, Action& action) {
   struct Args {
     std::string out = "out/demo";
-    double duration_s = 30.0;
-    std::uint64_t seed = 1;
+    std::uint64_t seed = 0;
   };
   auto args = std::make_shared<Args>();
-  auto* demo = app.add_subcommand("demo", "Run the main job on the bundled Online Boutique twin");
+  auto* demo = app.add_subcommand(
+      "demo", "Replay the db-pool-exhaustion incident on the bundled Online Boutique twin");
   demo->add_option("--out,-o", args->out, "output directory")->capture_default_str();
-  demo->add_option("--duration", args->duration_s, "simulated seconds")->capture_default_str();
-  demo->add_option("--seed", args->seed, "random seed")->capture_default_str();
+  demo->add_option("--seed", args->seed, "random seed (default: the scenario's)");
   demo->callback([args, &action] {
     action = [args] {
-      const auto file = bundled_file("topologies/online-boutique.json");
-      const auto topology = model::load_topology(file);
+      const auto topology_file = bundled_file("topologies/online-boutique.json");
+      const auto scenario_file = bundled_file("scenarios/db-pool-exhaustion.json");
+      const auto topology = model::load_topology(topology_file);
+      const auto scenario = faults::load_scenario(scenario_file, &topology);
       const auto graph = model::build_service_graph(topology);
-      fmt::print("Doppel demo: the {} twin ({})\n", topology.name, file.string());
+      fmt::print("Doppel demo: the {} twin ({})\n", topology.name, topology_file.string());
       fmt::print("  {} services, {} datastores, {} call edges, {} gateway routes, {} SLOs\n",
                  topology.services.size(), topology.datastores.size(),
                  model::edges_of(graph).size(), topology.gateway.routes.size(),
                  topology.slos.size());
-      fmt::print("  simulating {:g} s of its workload on SimGrid (seed {})...\n\n",
-                 args->duration_s, args->seed);
+      fmt::print("Replaying the incident \"{}\" ({}) on SimGrid...\n\n", scenario.name,
+                 scenario_file.string());
 
       experiments::RunOptions options;
-      options.twin.seed = args->seed;
-      options.twin.duration_s = args->duration_s;
+      options.twin.seed = args->seed != 0 ? args->seed : scenario.seed;
       options.telemetry.out_dir = args->out;
-      ProgressBar bar("simulating");
-      options.on_progress = [&bar](double done) { bar.update(done); };
-      const auto result = experiments::run_simulation(topology, options);
-      bar.finish();
-      telemetry::print_summary_table(std::cout, result.summary);
+      const auto result = experiments::rehearse(scenario, topology, options);
+      std::ofstream(std::filesystem::path(args->out) / "rehearsal.json") << [&] {
+        std::ostringstream s;
+        experiments::write_rehearsal_json(s, result);
+        return s.str();
+      }();
+      experiments::print_rehearsal(std::cout, result);
       fmt::print(
-          "\nTelemetry written to {}/: metrics.csv, traces.otlp.jsonl, events.jsonl, "
-          "summary.json\n",
+          "\nTelemetry in {}/: rehearsal.json, metrics.csv, traces.otlp.jsonl, "
+          "events.jsonl, summary.json\n",
           args->out);
-      fmt::print("Next: `doppel run TOPOLOGY --out DIR` on any topology in topologies/.\n");
-      return result.summary.slo_verdict == telemetry::Verdict::fail ? 1 : 0;
+      fmt::print(
+          "Next: `doppel rehearse SCENARIO --out DIR` for the other scenarios in "
+          "scenarios/, `doppel run TOPOLOGY --out DIR` for a fault-free run.\n");
+      return 0;
     };
   });
 }

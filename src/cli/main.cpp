@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   doppel::cli::Action action;
   doppel::cli::add_topology_commands(app, action);
   doppel::cli::add_run_command(app, action);
+  doppel::cli::add_rehearse_command(app, action);
+  doppel::cli::add_build_command(app, action);
   doppel::cli::add_demo_command(app, action);
   doppel::cli::add_generate_command(app, action);
 

@@ -143,3 +143,39 @@ TEST(Cli, RunWithFlowNetwork) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, RehearseDbPoolExhaustionShowsTheIncident) {
+  const fs::path dir = fresh_dir("rehearse-pool");
+  const Result r =
+      doppel("rehearse " + source("scenarios/db-pool-exhaustion.json") + " --out " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("steady state BROKEN"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pool_exhausted"), std::string::npos) << r.out;
+  const std::string json = slurp(dir / "rehearsal.json");
+  EXPECT_NE(json.find("\"doppel-rehearsal/v1\""), std::string::npos);
+  EXPECT_NE(json.find("cartservice->redis-cart"), std::string::npos);
+}
+
+TEST(Cli, RehearseWithTopologyArgumentAndBadScenario) {
+  const fs::path dir = fresh_dir("rehearse-bad");
+  const Result ok = doppel("rehearse " + source("topologies/online-boutique.json") + " " +
+                           source("scenarios/zone-outage.json") + " --out " + dir.string());
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  const Result bad = doppel("rehearse " + source("tests/data/topologies/all-features.json") + " " +
+                            source("scenarios/db-pool-exhaustion.json") + " --out " + dir.string());
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("db-pool-exhaustion.json: /"), std::string::npos) << bad.out;
+}
+
+TEST(Cli, DemoReplaysTheIncident) {
+  const fs::path dir = fresh_dir("demo");
+  const Result r = doppel("demo --out " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Causal chain"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pool_exhausted"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(dir / "metrics.csv"));
+}
+
+}  // namespace
