@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -27,6 +28,12 @@ namespace fs = std::filesystem;
 
 const fs::path kTopology = fs::path(DOPPEL_SOURCE_DIR) / "topologies" / "online-boutique.json";
 
+// ctest runs each TEST in its own process, two at a time: every process gets its own
+// directory, or one process's SetUpTestSuite would delete the dataset another is reading.
+fs::path test_root() {
+  return fs::path(DOPPEL_BINARY_DIR) / "generate-test" / std::to_string(getpid());
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
@@ -35,7 +42,7 @@ std::string read_file(const fs::path& path) {
 }
 
 fs::path scratch(const std::string& name) {
-  const auto dir = fs::path(DOPPEL_BINARY_DIR) / "generate-test" / name;
+  const auto dir = test_root() / name;
   fs::remove_all(dir);
   fs::create_directories(dir.parent_path());
   return dir;
@@ -60,7 +67,7 @@ std::map<std::string, std::string> tree(const fs::path& dir) {
 
 // Short, low-rate cases of kinds whose root cause shows in its own metrics columns.
 fs::path write_test_catalog() {
-  const auto file = fs::path(DOPPEL_BINARY_DIR) / "generate-test" / "catalog.json";
+  const auto file = test_root() / "catalog.json";
   fs::create_directories(file.parent_path());
   std::ofstream(file) << R"({
     "format": "catalog/v1",
@@ -128,7 +135,7 @@ TEST(Catalog, DefaultCoversEveryKindOnEveryApplicableComponent) {
 
 TEST(Catalog, BadCataloguesNameThePlace) {
   const auto topology = model::load_topology(kTopology);
-  const auto file = fs::path(DOPPEL_BINARY_DIR) / "generate-test" / "bad-catalog.json";
+  const auto file = test_root() / "bad-catalog.json";
   fs::create_directories(file.parent_path());
   std::ofstream(file) << R"({"format": "catalog/v1", "faults": [
       {"kind": "latency", "targets": ["nosuchservice"]}]})";
