@@ -103,6 +103,7 @@ RehearsalResult rehearse(const faults::Scenario& scenario, const model::Topology
   };
   std::vector<twin::TwinObserver*> observers = suite.observers();
   observers.push_back(&splitter);
+  observers.insert(observers.end(), options.extra_observers.begin(), options.extra_observers.end());
 
   RehearsalResult result;
   result.scenario = scenario.name;

@@ -32,7 +32,8 @@ RunResult run_simulation(const model::Topology& topology, const RunOptions& opti
       schedule_progress(runtime, duration_s, options.on_progress);
     };
   }
-  const auto observers = suite.observers();
+  auto observers = suite.observers();
+  observers.insert(observers.end(), options.extra_observers.begin(), options.extra_observers.end());
   RunResult result;
   result.stats = twin::run_twin(topology, twin_options, observers);
   result.summary = suite.finish();

@@ -179,3 +179,32 @@ TEST(Cli, DemoReplaysTheIncident) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, RehearseRunsAChaosToolkitExperiment) {
+  const fs::path dir = fresh_dir("rehearse-chaos");
+  const Result r =
+      doppel("rehearse " + source("topologies/online-boutique.json") + " " +
+             source("tests/data/chaos/cart-pod-failure.json") + " --out " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find(": completed"), std::string::npos) << r.out;
+  const std::string journal = slurp(dir / "journal.json");
+  EXPECT_NE(journal.find("\"status\": \"completed\""), std::string::npos) << journal;
+  EXPECT_NE(journal.find("frontend-home"), std::string::npos) << journal;
+}
+
+TEST(Cli, RehearseChaosExperimentWithMappingFileAndWithoutTopology) {
+  const fs::path dir = fresh_dir("rehearse-chaos-mapping");
+  const std::string experiment = source("tests/data/chaos/payment-latency.json");
+  const Result r = doppel(
+      "rehearse " + source("topologies/online-boutique.json") + " " + experiment + " --mapping " +
+      source("tests/data/chaos/payment-latency.mapping.json") + " --out " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("checkout-errors"), std::string::npos) << r.out;
+  const Result missing = doppel("rehearse " + experiment + " --out " + dir.string());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.out.find("needs the TOPOLOGY argument"), std::string::npos) << missing.out;
+}
+
+}  // namespace

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 
 #include "doppel/model/topology.hpp"
 #include "doppel/telemetry/summary_recorder.hpp"
@@ -17,6 +18,8 @@ struct RunOptions {
   // Called now and then (about every 1% of simulated time) with the share done, for a
   // progress bar. Never affects the outputs.
   std::function<void(double fraction_done)> on_progress;
+  // More observers of the run (e.g. a Chaos Toolkit probe recorder); not owned.
+  std::vector<twin::TwinObserver*> extra_observers;
 };
 
 struct RunResult {
