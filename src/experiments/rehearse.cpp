@@ -95,7 +95,6 @@ RehearsalResult rehearse(const faults::Scenario& scenario, const model::Topology
 
   telemetry::TelemetrySuite suite(prepared, options.telemetry);
   twin::TwinOptions twin_options = options.twin;
-  twin_options.seed = options.twin.seed;
   twin_options.duration_s = phases.run_end_s;
   twin_options.snapshot_interval_s = options.telemetry.window_s;
   twin_options.on_start = [&](twin::TwinRuntime& runtime) {
