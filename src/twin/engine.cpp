@@ -933,7 +933,8 @@ bool Engine::acquire_connection(ActorContext& self, EdgeState& edge) {
 
 void Engine::release_connection(EdgeState& edge) {
   auto& pool = edge.pool;
-  while (!pool.waiters.empty()) {
+  const int size = edge.policy->pool.size;  // 0: the pool became unbounded
+  while ((size == 0 || pool.in_use <= size) && !pool.waiters.empty()) {
     auto next = pool.waiters.front();
     pool.waiters.pop_front();
     if (next.waiter->notify(next.token)) return;  // the connection changes hands
@@ -1626,6 +1627,16 @@ void Engine::set_edge_policy(const model::EdgePolicy& policy) {
     edge->breaker.set_policy(stored->breaker);
     edge->balancer.set_kind(stored->load_balancing);
     edge->budget.set_ratio(stored->retry.budget_ratio);
+    // A pool that grows opens its new connections for the requests already waiting: they
+    // are ahead of every later caller, and without this the pool would only ever hand over
+    // the connections it had. A pool that shrinks closes connections as they are released.
+    auto& pool = edge->pool;
+    const int size = stored->pool.size;  // 0: unbounded from now on
+    while ((size == 0 || pool.in_use < size) && !pool.waiters.empty()) {
+      auto next = pool.waiters.front();
+      pool.waiters.pop_front();
+      if (next.waiter->notify(next.token)) ++pool.in_use;
+    }
   }
 }
 
