@@ -14,6 +14,7 @@
 #include "doppel/model/topology_loader.hpp"
 
 #include "cli/command.hpp"
+#include "cli/mpi_job.hpp"
 #include "cli/progress_bar.hpp"
 
 namespace doppel::cli {
@@ -109,12 +110,28 @@ void add_generate_command(CLI::App& app, Action& action) {
       options.resume = args->resume;
       options.case_options.trace_sample_ratio = args->trace_sample;
       options.case_options.write_otlp = args->otlp;
+      const auto environment = [](const char* name) { return std::getenv(name); };
+      const auto environment_shard = experiments::shard_from_environment(environment);
       if (!args->shard.empty()) {
         options.shard = experiments::parse_shard(args->shard);
-      } else if (auto shard = experiments::shard_from_environment(
-                     [](const char* name) { return std::getenv(name); })) {
-        options.shard = *shard;
+      } else if (environment_shard) {
+        options.shard = *environment_shard;
       }
+      // Under mpirun each rank takes shard rank/size of the one output directory, and rank 0
+      // writes the manifest once every rank is done.
+      std::unique_ptr<MpiJob> mpi;
+      if (started_by_mpi_launcher(environment)) {
+        if (!args->shard.empty() || environment_shard) {
+          throw CLI::ValidationError(
+              "both mpirun and --shard (or SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX) pick "
+              "the shard: use one of them");
+        }
+        mpi = MpiJob::join();
+        options.shard = {static_cast<std::uint64_t>(mpi->rank()),
+                         static_cast<std::uint64_t>(mpi->size())};
+        options.write_manifest = false;
+      }
+      const bool reports = !mpi || mpi->rank() == 0;
       ProgressBar bar("generating");
       // Wall time only for the display: it never reaches the dataset.
       const auto started = std::chrono::steady_clock::now();
@@ -126,20 +143,29 @@ void add_generate_command(CLI::App& app, Action& action) {
         bar.update(total == 0 ? 1.0 : double(done) / double(total),
                    fmt::format("{:.2f} cases/s, ETA {:.0f} s", rate, eta));
       };
-      const auto result = experiments::generate_dataset(options, own_executable("doppel"));
+      auto result = experiments::generate_dataset(options, own_executable("doppel"));
       bar.finish();
       fmt::print("shard {}/{}: {} cases generated, {} already complete, {} failed\n",
                  options.shard.index, options.shard.count, result.generated, result.skipped,
                  result.failed.size());
       for (auto index : result.failed) {
-        fmt::print(stderr, "case {} failed; rerun with --resume to retry it\n", index);
+        fmt::print(stderr, "case {} failed (its messages: {}); rerun with --resume to retry it\n",
+                   index, experiments::case_log_file(options.out_dir, index).string());
       }
-      fmt::print("{} cases in {}/manifest.jsonl; by fault kind:\n", result.manifest_cases,
-                 args->out);
-      for (const auto& [kind, count] : experiments::class_balance(args->out)) {
-        fmt::print("  {:<18} {:>7}\n", kind, count);
+      long most_failed = static_cast<long>(result.failed.size());
+      if (mpi) {
+        mpi->wait_for_all_ranks();
+        if (mpi->rank() == 0) result.manifest_cases = experiments::write_manifest(options.out_dir);
+        most_failed = mpi->max_over_ranks(most_failed);
       }
-      return result.failed.empty() ? 0 : 1;
+      if (reports) {
+        fmt::print("{} cases in {}/manifest.jsonl; by fault kind:\n", result.manifest_cases,
+                   args->out);
+        for (const auto& [kind, count] : experiments::class_balance(args->out)) {
+          fmt::print("  {:<18} {:>7}\n", kind, count);
+        }
+      }
+      return most_failed == 0 ? 0 : 1;
     };
   });
 

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "doppel/faults/apply_scenario.hpp"
+#include "doppel/faults/scenario.hpp"
 #include "doppel/model/distribution.hpp"
 #include "doppel/model/input_error.hpp"
 #include "doppel/telemetry/rca_dataset.hpp"
@@ -22,7 +24,8 @@ namespace doppel::experiments {
 
 namespace {
 
-constexpr double kPoolAcquireTimeoutMs = 50.0;
+// An exhausted pool refuses at once rather than queueing: the caller sees the refusals.
+constexpr double kPoolAcquireTimeoutMs = 1.0;
 
 InputLocation pointer_at(std::string pointer) {
   InputLocation location;
@@ -46,20 +49,61 @@ std::vector<std::pair<std::string, std::string>> call_edges(const model::Topolog
   return edges;
 }
 
+// Every edge whose caller keeps a connection pool to its callee.
+std::vector<std::pair<std::string, std::string>> pooled_edges(const model::Topology& topology) {
+  std::vector<std::pair<std::string, std::string>> edges;
+  for (const auto& [from, to] : call_edges(topology)) {
+    if (topology.policy(from, to).pool.size > 0) edges.emplace_back(from, to);
+  }
+  return edges;
+}
+
 std::vector<std::string> applicable_targets(const model::Topology& topology, FaultKind kind) {
   std::vector<std::string> targets;
+  auto add_services = [&] {
+    for (const auto& service : topology.services) targets.push_back(service.name);
+  };
+  auto add_datastores = [&] {
+    for (const auto& datastore : topology.datastores) targets.push_back(datastore.name);
+  };
   switch (kind) {
     case FaultKind::instance_crash:
-    case FaultKind::latency:
-    case FaultKind::cpu_hog:
-    case FaultKind::host_cpu_stress:
-      for (const auto& service : topology.services) targets.push_back(service.name);
+    case FaultKind::packet_loss:
+    case FaultKind::cpu_stress:
+    case FaultKind::memory_pressure:
+    case FaultKind::dns_failure:
+    case FaultKind::error_rate:
+      add_services();
       break;
+    case FaultKind::latency:
+      add_services();
+      for (const auto& [from, to] : call_edges(topology)) targets.push_back(from + "->" + to);
+      break;
+    case FaultKind::partition:
+      for (std::size_t a = 0; a < topology.zones.size(); ++a) {
+        for (std::size_t b = a + 1; b < topology.zones.size(); ++b) {
+          targets.push_back(topology.zones[a].name + "|" + topology.zones[b].name);
+        }
+      }
+      break;
+    case FaultKind::zone_outage:
+      // With one zone an outage is the whole system down: nothing to rank.
+      if (topology.zones.size() > 1) {
+        for (const auto& zone : topology.zones) targets.push_back(zone.name);
+      }
+      break;
+    case FaultKind::replication_lag:
+      for (const auto& datastore : topology.datastores) {
+        if (!datastore.replicas.empty()) targets.push_back(datastore.name);
+      }
+      break;
+    case FaultKind::datastore_slowdown:
+    case FaultKind::disk_slowness:
     case FaultKind::datastore_crash:
-      for (const auto& datastore : topology.datastores) targets.push_back(datastore.name);
+      add_datastores();
       break;
     case FaultKind::pool_exhaustion:
-      for (const auto& [from, to] : call_edges(topology)) targets.push_back(from + "->" + to);
+      for (const auto& [from, to] : pooled_edges(topology)) targets.push_back(from + "->" + to);
       break;
   }
   return targets;
@@ -77,18 +121,53 @@ CatalogEntry default_entry(FaultKind kind) {
     case FaultKind::latency:
       entry.magnitude = {50.0, 500.0};  // ms
       break;
-    case FaultKind::cpu_hog:
-    case FaultKind::host_cpu_stress:
+    case FaultKind::packet_loss:
+      entry.magnitude = {0.05, 0.3};  // loss rate
+      break;
+    case FaultKind::cpu_stress:
+      entry.magnitude = {0.6, 0.95};  // share of the host's cores taken
+      break;
+    case FaultKind::memory_pressure:
       entry.magnitude = {3.0, 10.0};  // slowdown factor
       break;
-    case FaultKind::datastore_crash:
-      entry.magnitude = {1.0, 1.0};  // the primary
+    case FaultKind::error_rate:
+      entry.magnitude = {0.2, 0.8};  // share failing
+      break;
+    case FaultKind::replication_lag:
+      entry.magnitude = {500.0, 3000.0};  // ms
+      break;
+    case FaultKind::datastore_slowdown:
+      entry.magnitude = {5.0, 50.0};  // cost factor
+      break;
+    case FaultKind::disk_slowness:
+      entry.magnitude = {3.0, 20.0};  // cost factor
       break;
     case FaultKind::pool_exhaustion:
       entry.magnitude = {1.0, 2.0};  // connections left
       break;
+    case FaultKind::partition:
+    case FaultKind::zone_outage:
+    case FaultKind::dns_failure:
+    case FaultKind::datastore_crash:
+      entry.magnitude = {1.0, 1.0};  // all or nothing
+      break;
   }
   return entry;
+}
+
+// Kinds whose magnitude counts something.
+bool whole_magnitude(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::instance_crash:
+    case FaultKind::pool_exhaustion:
+    case FaultKind::partition:
+    case FaultKind::zone_outage:
+    case FaultKind::dns_failure:
+    case FaultKind::datastore_crash:
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::optional<FaultKind> fault_kind_named(std::string_view name) {
@@ -125,11 +204,14 @@ double read_number(const nlohmann::json& object, const char* key, double fallbac
 // slower than the baseline's mean + 3 standard deviations).
 class PropagationRecorder final : public twin::TwinObserver {
  public:
-  explicit PropagationRecorder(double fault_start_s) : start_s_(fault_start_s) {}
+  // `faulted_edge`: "caller->callee" when the fault sits on that edge itself; its calls'
+  // deviation is then the root cause's (the caller's), not evidence about the callee.
+  PropagationRecorder(double fault_start_s, std::string faulted_edge)
+      : start_s_(fault_start_s), faulted_edge_(std::move(faulted_edge)) {}
 
   void on_span(const twin::SpanRecord& span) override {
-    if (span.kind == twin::SpanKind::server && span.instance == 0 && !span.host.empty()) {
-      first_instance_host_.try_emplace(std::string(span.service), std::string(span.host));
+    if (span.kind == twin::SpanKind::server && !span.host.empty()) {
+      instance_hosts_.try_emplace({std::string(span.service), span.instance}, span.host);
     }
     if (span.kind == twin::SpanKind::server) {
       observe(streams_[std::string(span.service)], span);
@@ -138,10 +220,27 @@ class PropagationRecorder final : public twin::TwinObserver {
     }
   }
 
-  std::optional<std::string> host_of_first_instance(const std::string& service) const {
-    auto it = first_instance_host_.find(service);
-    if (it == first_instance_host_.end()) return std::nullopt;
-    return it->second;
+  // Replication shows in the datastores' gauges, not in spans: a replica whose measured lag
+  // leaves its baseline (the largest before the fault, plus half and 100 ms) deviates there.
+  void on_snapshot(const twin::Snapshot& snapshot) override {
+    for (const auto& node : snapshot.datastores) {
+      auto& lag = replication_[{std::string(node.datastore), node.node}];
+      if (snapshot.time_s <= start_s_) {
+        lag.baseline_ms = std::max(lag.baseline_ms, node.replication_lag_ms);
+      } else if (!lag.deviated_at_s && node.replication_lag_ms > 1.5 * lag.baseline_ms + 100.0) {
+        lag.deviated_at_s = snapshot.time_s;
+      }
+    }
+  }
+
+  // The services other than `service` with an instance on one of `hosts`, by name.
+  std::vector<std::string> sharing_hosts(const std::string& service,
+                                         const std::set<std::string>& hosts) const {
+    std::set<std::string> sharing;
+    for (const auto& [instance, host] : instance_hosts_) {
+      if (instance.first != service && hosts.count(host)) sharing.insert(instance.first);
+    }
+    return {sharing.begin(), sharing.end()};
   }
 
   // {"affected": [...], "edges": [...]} for label.json.
@@ -151,6 +250,9 @@ class PropagationRecorder final : public twin::TwinObserver {
       auto [it, inserted] = first_deviation.emplace(component, time);
       if (!inserted) it->second = std::min(it->second, time);
     };
+    for (const auto& [node, lag] : replication_) {
+      if (lag.deviated_at_s) note(node.first, *lag.deviated_at_s);
+    }
     nlohmann::json edges = nlohmann::json::array();
     std::vector<std::pair<double, nlohmann::json>> edge_rows;
     for (const auto& [name, stream] : streams_) {
@@ -165,7 +267,8 @@ class PropagationRecorder final : public twin::TwinObserver {
       const std::string callee = name.substr(arrow + 2);
       // The caller saw its callee deviate: evidence about the callee, unless the calls
       // failed in the caller itself (its pool or its breaker).
-      note(deviation->caller_side ? caller : callee, deviation->time_s);
+      const bool caller_side = deviation->caller_side || name == faulted_edge_;
+      note(caller_side ? caller : callee, deviation->time_s);
       edge_rows.emplace_back(deviation->time_s,
                              nlohmann::json{{"caller", caller},
                                             {"callee", callee},
@@ -291,75 +394,69 @@ class PropagationRecorder final : public twin::TwinObserver {
   }
 
   double start_s_;
+  std::string faulted_edge_;
+  std::map<std::pair<std::string, int>, std::string> instance_hosts_;
+  struct ReplicationLag {
+    double baseline_ms = 0.0;
+    std::optional<double> deviated_at_s;
+  };
+  std::map<std::pair<std::string, int>, ReplicationLag> replication_;
   std::map<std::string, Stream> streams_;
-  std::map<std::string, std::string> first_instance_host_;
 };
 
-struct FaultState {
-  std::string host;  // host_cpu_stress: the host it hit
-  model::EdgePolicy original_policy;
+// --- The two kinds the faults module has no kind for: generate's own runtime hooks --------
+
+struct HookState {
+  model::EdgePolicy original_policy;  // pool_exhaustion: restored at the end
 };
 
-twin::TwinEvent fault_event(const CaseSpec& spec, std::string_view kind, double time,
-                            const FaultState& state) {
+twin::TwinEvent hook_event(const CaseSpec& spec, std::string_view kind, double time) {
   twin::TwinEvent event{time, std::string(kind), spec.target, {}};
   event.attributes.emplace_back("fault", std::string(to_string(spec.kind)));
   event.attributes.emplace_back("magnitude", fmt::format("{}", spec.magnitude));
-  if (!state.host.empty()) event.attributes.emplace_back("host", state.host);
   return event;
 }
 
-void apply_fault(const model::Topology& topology, const CaseSpec& spec, bool on, FaultState& state,
-                 const PropagationRecorder& recorder, twin::TwinRuntime& runtime) {
-  switch (spec.kind) {
-    case FaultKind::instance_crash:
-      for (int i = 0; i < static_cast<int>(spec.magnitude); ++i) {
-        runtime.set_instance_up(spec.target, i, !on);
-      }
-      break;
-    case FaultKind::latency:
-      runtime.set_extra_latency(spec.target, on ? spec.magnitude : 0.0);
-      break;
-    case FaultKind::cpu_hog:
-      runtime.set_cpu_cost_factor(spec.target, on ? spec.magnitude : 1.0);
-      break;
-    case FaultKind::host_cpu_stress: {
-      if (on) {
-        // The host the twin put instance 0 on, as its spans say; a zone's first host if it
-        // served nothing yet.
-        if (auto host = recorder.host_of_first_instance(spec.target)) {
-          state.host = *host;
-        } else {
-          const auto* service = topology.find_service(spec.target);
-          const auto& placement = service->placement.at(0);
-          state.host = placement.host ? *placement.host
-                                      : topology.find_zone(placement.zone)->hosts.at(0).name;
-        }
-      }
-      runtime.set_cpu_stress(state.host, on ? spec.magnitude : 1.0);
-      break;
-    }
-    case FaultKind::datastore_crash:
-      runtime.set_datastore_node_up(spec.target, 0, !on);
-      break;
-    case FaultKind::pool_exhaustion: {
-      const auto arrow = spec.target.find("->");
-      const std::string from = spec.target.substr(0, arrow);
-      const std::string to = spec.target.substr(arrow + 2);
-      if (on) {
-        state.original_policy = topology.policy(from, to);
-        state.original_policy.from = from;
-        state.original_policy.to = to;
-        model::EdgePolicy squeezed = state.original_policy;
-        squeezed.pool.size = std::max(1, static_cast<int>(spec.magnitude));
-        squeezed.pool.acquire_timeout_ms = kPoolAcquireTimeoutMs;
-        runtime.set_edge_policy(squeezed);
-      } else {
-        runtime.set_edge_policy(state.original_policy);
-      }
-      break;
-    }
+void apply_hook(const model::Topology& topology, const CaseSpec& spec, bool on, HookState& state,
+                twin::TwinRuntime& runtime) {
+  if (spec.kind == FaultKind::datastore_crash) {
+    runtime.set_datastore_node_up(spec.target, 0, !on);
+    return;
   }
+  const auto arrow = spec.target.find("->");
+  const std::string from = spec.target.substr(0, arrow);
+  const std::string to = spec.target.substr(arrow + 2);
+  if (on) {
+    state.original_policy = topology.policy(from, to);
+    state.original_policy.from = from;
+    state.original_policy.to = to;
+    model::EdgePolicy squeezed = state.original_policy;
+    squeezed.pool.size = std::max(1, static_cast<int>(spec.magnitude));
+    squeezed.pool.acquire_timeout_ms = kPoolAcquireTimeoutMs;
+    runtime.set_edge_policy(squeezed);
+  } else {
+    runtime.set_edge_policy(state.original_policy);
+  }
+}
+
+bool applied_by_hook(FaultKind kind) {
+  return kind == FaultKind::pool_exhaustion || kind == FaultKind::datastore_crash;
+}
+
+// What the injection hit at its start, from the faults module's own plan: the instances,
+// hosts or nodes its selector chose ("cartservice/1", "a2"), for the label.
+nlohmann::json units_hit(const faults::Scenario& scenario, const model::Topology& prepared) {
+  std::set<std::string> units;
+  for (const auto& command : faults::plan_scenario(scenario, prepared)) {
+    if (command.op == faults::RuntimeCommand::Op::event) continue;
+    if (command.at_s != scenario.injections.at(0).start_s) continue;
+    const bool indexed = command.op == faults::RuntimeCommand::Op::instance_up ||
+                         command.op == faults::RuntimeCommand::Op::datastore_node_up ||
+                         command.op == faults::RuntimeCommand::Op::instance_slowdown;
+    if (command.target.empty()) continue;
+    units.insert(indexed ? fmt::format("{}/{}", command.target, command.index) : command.target);
+  }
+  return nlohmann::json(std::vector<std::string>(units.begin(), units.end()));
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
@@ -376,23 +473,118 @@ std::string_view to_string(FaultKind kind) {
       return "instance_crash";
     case FaultKind::latency:
       return "latency";
-    case FaultKind::cpu_hog:
-      return "cpu_hog";
-    case FaultKind::host_cpu_stress:
-      return "host_cpu_stress";
-    case FaultKind::datastore_crash:
-      return "datastore_crash";
+    case FaultKind::packet_loss:
+      return "packet_loss";
+    case FaultKind::partition:
+      return "partition";
+    case FaultKind::zone_outage:
+      return "zone_outage";
+    case FaultKind::cpu_stress:
+      return "cpu_stress";
+    case FaultKind::memory_pressure:
+      return "memory_pressure";
+    case FaultKind::dns_failure:
+      return "dns_failure";
+    case FaultKind::error_rate:
+      return "error_rate";
+    case FaultKind::replication_lag:
+      return "replication_lag";
+    case FaultKind::datastore_slowdown:
+      return "datastore_slowdown";
+    case FaultKind::disk_slowness:
+      return "disk_slowness";
     case FaultKind::pool_exhaustion:
       return "pool_exhaustion";
+    case FaultKind::datastore_crash:
+      return "datastore_crash";
   }
   return "unknown";
 }
 
 const std::vector<FaultKind>& all_fault_kinds() {
   static const std::vector<FaultKind> kinds = {
-      FaultKind::instance_crash,  FaultKind::latency,         FaultKind::cpu_hog,
-      FaultKind::host_cpu_stress, FaultKind::datastore_crash, FaultKind::pool_exhaustion};
+      FaultKind::instance_crash,     FaultKind::latency,
+      FaultKind::packet_loss,        FaultKind::partition,
+      FaultKind::zone_outage,        FaultKind::cpu_stress,
+      FaultKind::memory_pressure,    FaultKind::dns_failure,
+      FaultKind::error_rate,         FaultKind::replication_lag,
+      FaultKind::datastore_slowdown, FaultKind::disk_slowness,
+      FaultKind::pool_exhaustion,    FaultKind::datastore_crash};
   return kinds;
+}
+
+std::optional<nlohmann::json> case_scenario(const CaseSpec& spec, const Catalog& catalog) {
+  if (applied_by_hook(spec.kind)) return std::nullopt;
+  nlohmann::json injection = {{"name", "fault"},
+                              {"kind", to_string(spec.kind)},
+                              {"start_s", spec.start_s},
+                              {"parameters", nlohmann::json::object()}};
+  if (spec.end_s < catalog.duration_s) injection["end_s"] = spec.end_s;
+  auto& parameters = injection["parameters"];
+  const auto arrow = spec.target.find("->");
+  const nlohmann::json service = {{"service", spec.target}};
+  const nlohmann::json datastore = {{"datastore", spec.target}};
+  switch (spec.kind) {
+    case FaultKind::instance_crash:
+      injection["target"] = {
+          {"service", spec.target}, {"mode", "count"}, {"count", int(spec.magnitude)}};
+      break;
+    case FaultKind::latency:
+      injection["target"] = arrow == std::string::npos
+                                ? service
+                                : nlohmann::json{{"edge",
+                                                  {{"from", spec.target.substr(0, arrow)},
+                                                   {"to", spec.target.substr(arrow + 2)}}}};
+      parameters["ms"] = spec.magnitude;
+      break;
+    case FaultKind::packet_loss:
+      injection["target"] = service;
+      parameters["rate"] = spec.magnitude;
+      break;
+    case FaultKind::partition: {
+      const auto bar = spec.target.find('|');
+      parameters["of"] = "zone";
+      parameters["a"] = {spec.target.substr(0, bar)};
+      parameters["b"] = {spec.target.substr(bar + 1)};
+      break;
+    }
+    case FaultKind::zone_outage:
+      injection["target"] = {{"zone", spec.target}};
+      break;
+    case FaultKind::cpu_stress:
+      // One of the service's hosts: the others on it suffer too, as they would.
+      injection["target"] = {{"service", spec.target}, {"mode", "one"}};
+      parameters["share"] = spec.magnitude;
+      break;
+    case FaultKind::memory_pressure:
+      injection["target"] = service;
+      parameters["slowdown"] = spec.magnitude;
+      break;
+    case FaultKind::dns_failure:
+      injection["target"] = service;
+      break;
+    case FaultKind::error_rate:
+      injection["target"] = service;
+      parameters["rate"] = spec.magnitude;
+      break;
+    case FaultKind::replication_lag:
+      injection["target"] = datastore;
+      parameters["lag_ms"] = spec.magnitude;
+      break;
+    case FaultKind::datastore_slowdown:
+    case FaultKind::disk_slowness:
+      injection["target"] = datastore;
+      parameters["factor"] = spec.magnitude;
+      break;
+    case FaultKind::pool_exhaustion:
+    case FaultKind::datastore_crash:
+      break;
+  }
+  return nlohmann::json{{"doppel", faults::kScenarioFormat},
+                        {"name", case_dir_name(spec.index)},
+                        {"duration_s", catalog.duration_s},
+                        {"seed", spec.scenario_seed},
+                        {"injections", {std::move(injection)}}};
 }
 
 Catalog default_catalog(const model::Topology& topology) {
@@ -529,15 +721,11 @@ CaseSpec draw_case(const model::Topology& topology, const Catalog& catalog, std:
   spec.seed = seed;
   spec.kind = entry.kind;
   spec.target = entry.targets[rng.below(entry.targets.size())];
-  spec.root_cause = spec.target;
-  if (entry.kind == FaultKind::pool_exhaustion) {
-    spec.root_cause = spec.target.substr(0, spec.target.find("->"));
-  }
+  // An edge's fault shows first in its caller: the calls it makes get slow or fail.
+  const auto arrow = spec.target.find("->");
+  spec.root_cause = arrow == std::string::npos ? spec.target : spec.target.substr(0, arrow);
   spec.magnitude = rng.uniform(entry.magnitude.lo, entry.magnitude.hi);
-  if (entry.kind == FaultKind::instance_crash || entry.kind == FaultKind::pool_exhaustion ||
-      entry.kind == FaultKind::datastore_crash) {
-    spec.magnitude = std::floor(spec.magnitude + 0.5);
-  }
+  if (whole_magnitude(entry.kind)) spec.magnitude = std::floor(spec.magnitude + 0.5);
   if (entry.kind == FaultKind::instance_crash) {
     const int replicas = topology.find_service(spec.target)->replicas;
     spec.magnitude = std::clamp(spec.magnitude, 1.0, double(replicas));
@@ -549,6 +737,7 @@ CaseSpec draw_case(const model::Topology& topology, const Catalog& catalog, std:
       std::round(rng.uniform(catalog.start_fraction.lo, catalog.start_fraction.hi) * duration);
   const double length = rng.uniform(entry.duration_s.lo, entry.duration_s.hi);
   spec.end_s = std::min(duration, std::round((spec.start_s + length) * 1000.0) / 1000.0);
+  spec.scenario_seed = rng.below(std::uint64_t{1} << 31);
   // Noise draws come after the fault's, so turning noise on keeps the faults of every case.
   const double variation = rng.uniform(-1.0, 1.0) * catalog.traffic_variation;
   spec.traffic_factor = 1.0 + variation;
@@ -576,11 +765,19 @@ void run_case(const model::Topology& topology, const Catalog& catalog, std::uint
               std::uint64_t index, const std::filesystem::path& out_dir,
               const CaseOptions& options) {
   const CaseSpec spec = draw_case(topology, catalog, seed, index);
-  model::Topology prepared = topology;
-  prepared.workload.duration_s = catalog.duration_s;
-  for (auto& client : prepared.workload.clients) {
+  model::Topology scaled = topology;
+  scaled.workload.duration_s = catalog.duration_s;
+  for (auto& client : scaled.workload.clients) {
     for (auto& point : client.rate) point.rps *= catalog.rate_multiplier * spec.traffic_factor;
   }
+  // The fault as a scenario the faults module checks and carries out, unless it is one of
+  // generate's own hooks.
+  const auto scenario_json = case_scenario(spec, catalog);
+  std::optional<faults::Scenario> scenario;
+  if (scenario_json) {
+    scenario = faults::parse_scenario(*scenario_json, case_dir_name(index) + " scenario", scaled);
+  }
+  const model::Topology prepared = scenario ? faults::prepare_topology(*scenario, scaled) : scaled;
 
   const auto tmp_dir = out_dir / (".tmp-" + case_dir_name(index));
   const auto final_dir = out_dir / case_dir_name(index);
@@ -602,27 +799,32 @@ void run_case(const model::Topology& topology, const Catalog& catalog, std::uint
   dataset_options.epoch_unix_s = options.epoch_unix_s;
   telemetry::RcaDatasetWriters writers(prepared, dataset_options);
 
-  PropagationRecorder propagation(spec.start_s);
+  PropagationRecorder propagation(
+      spec.start_s, spec.target.find("->") != std::string::npos ? spec.target : std::string());
   std::vector<twin::TwinObserver*> observers = suite.observers();
   for (auto* observer : writers.observers()) observers.push_back(observer);
   observers.push_back(&propagation);
 
-  FaultState state;
+  HookState state;
   twin::TwinOptions twin_options;
   twin_options.seed = seed;
   twin_options.run = index;
   twin_options.duration_s = catalog.duration_s;
   twin_options.snapshot_interval_s = telemetry_options.window_s;
   twin_options.on_start = [&](twin::TwinRuntime& runtime) {
-    runtime.at(spec.start_s, [&](twin::TwinRuntime& rt) {
-      apply_fault(prepared, spec, true, state, propagation, rt);
-      rt.emit_event(fault_event(spec, "fault_start", rt.now(), state));
-    });
-    if (spec.end_s < catalog.duration_s) {
-      runtime.at(spec.end_s, [&](twin::TwinRuntime& rt) {
-        apply_fault(prepared, spec, false, state, propagation, rt);
-        rt.emit_event(fault_event(spec, "fault_end", rt.now(), state));
+    if (scenario) {
+      faults::apply_scenario(*scenario, prepared, runtime);
+    } else {
+      runtime.at(spec.start_s, [&](twin::TwinRuntime& rt) {
+        apply_hook(prepared, spec, true, state, rt);
+        rt.emit_event(hook_event(spec, "fault_start", rt.now()));
       });
+      if (spec.end_s < catalog.duration_s) {
+        runtime.at(spec.end_s, [&](twin::TwinRuntime& rt) {
+          apply_hook(prepared, spec, false, state, rt);
+          rt.emit_event(hook_event(spec, "fault_end", rt.now()));
+        });
+      }
     }
     if (spec.deploy_service) {
       runtime.at(spec.deploy_at_s, [&](twin::TwinRuntime& rt) {
@@ -648,7 +850,15 @@ void run_case(const model::Topology& topology, const Catalog& catalog, std::uint
       {"start_unix_s", options.epoch_unix_s + static_cast<std::int64_t>(std::floor(spec.start_s))},
       {"duration_s", catalog.duration_s},
   };
-  if (!state.host.empty()) label["host"] = state.host;
+  if (scenario) {
+    label["units"] = units_hit(*scenario, prepared);
+    if (spec.kind == FaultKind::cpu_stress) {
+      // The stress takes a host's cores: whatever else runs there slows at the same moment.
+      const auto hosts = label["units"].get<std::set<std::string>>();
+      label["co_located"] = propagation.sharing_hosts(spec.root_cause, hosts);
+    }
+    label["scenario"] = *scenario_json;
+  }
   nlohmann::json noise = {{"traffic_factor", spec.traffic_factor}};
   if (spec.deploy_service) {
     noise["deploy"] = {{"service", *spec.deploy_service},

@@ -1,22 +1,17 @@
 // Many cases: shards, the manifest, merging shard outputs, and one process per case.
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <set>
-#include <spawn.h>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "doppel/experiments/generate.hpp"
+#include "doppel/experiments/process_pool.hpp"
 #include "doppel/model/input_error.hpp"
-
-extern char** environ;
 
 namespace doppel::experiments {
 
@@ -77,6 +72,10 @@ InputError usage_error(const std::string& what, const std::string& message) {
 
 }  // namespace
 
+std::filesystem::path case_log_file(const std::filesystem::path& out_dir, std::uint64_t index) {
+  return out_dir / fmt::format(".{}.log", case_dir_name(index));
+}
+
 Shard parse_shard(const std::string& text) {
   const auto slash = text.find('/');
   const auto index = slash == std::string::npos ? std::nullopt : parse_index(text.substr(0, slash));
@@ -121,8 +120,11 @@ bool case_complete(const std::filesystem::path& out_dir, std::uint64_t index) {
 std::size_t write_manifest(const std::filesystem::path& out_dir) {
   const auto indices = complete_cases(out_dir);
   // Shards sharing a directory may rewrite the manifest at the same time: each through its
-  // own temporary file, then an atomic rename.
-  const auto tmp = out_dir / fmt::format(".manifest.jsonl.tmp-{}", ::getpid());
+  // own temporary file (named by host and process: shards on several machines may share
+  // the directory), then an atomic rename.
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const auto tmp = out_dir / fmt::format(".manifest.jsonl.tmp-{}-{}", host, ::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     for (std::uint64_t index : indices) {
@@ -223,50 +225,27 @@ GenerateResult generate_dataset(const GenerateOptions& options,
     todo.push_back(index);
   }
 
-  std::map<pid_t, std::uint64_t> running;
-  std::size_t next = 0;
+  // A case's own messages go to a log beside it, kept only when the case failed.
+  std::vector<ChildProcess> children;
+  children.reserve(todo.size());
+  for (std::uint64_t index : todo) {
+    children.push_back(
+        {case_command_arguments(options, index), case_log_file(options.out_dir, index)});
+  }
   std::uint64_t done = 0;
-  auto reap_one = [&] {
-    int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) return;
-      throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
-    }
-    auto it = running.find(pid);
-    if (it == running.end()) return;  // not one of ours
-    const bool ok =
-        WIFEXITED(status) && WEXITSTATUS(status) == 0 && case_complete(options.out_dir, it->second);
-    if (ok) {
+  run_children(executable, children, options.jobs, [&](std::size_t child, const ChildExit& exit) {
+    const std::uint64_t index = todo[child];
+    if (exit.ok() && case_complete(options.out_dir, index)) {
       ++result.generated;
+      std::filesystem::remove(children[child].output_file);
     } else {
-      result.failed.push_back(it->second);
+      result.failed.push_back(index);
     }
-    running.erase(it);
     ++done;
     if (options.on_progress) options.on_progress(done, todo.size());
-  };
-  while (next < todo.size() || !running.empty()) {
-    while (next < todo.size() && running.size() < static_cast<std::size_t>(options.jobs)) {
-      const std::uint64_t index = todo[next++];
-      std::vector<std::string> args = case_command_arguments(options, index);
-      args.insert(args.begin(), executable.string());
-      std::vector<char*> argv;
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      pid_t pid = 0;
-      const int error =
-          ::posix_spawn(&pid, executable.c_str(), nullptr, nullptr, argv.data(), environ);
-      if (error != 0) {
-        throw std::runtime_error(
-            fmt::format("cannot start {}: {}", executable.string(), std::strerror(error)));
-      }
-      running.emplace(pid, index);
-    }
-    if (!running.empty()) reap_one();
-  }
+  });
   std::sort(result.failed.begin(), result.failed.end());
-  result.manifest_cases = write_manifest(options.out_dir);
+  if (options.write_manifest) result.manifest_cases = write_manifest(options.out_dir);
   return result;
 }
 

@@ -23,22 +23,39 @@ namespace doppel::experiments {
 
 inline constexpr const char* kCatalogFormat = "catalog/v1";
 
-// The faults generate can inject, each through the twin's runtime hooks:
-//  - instance_crash: `magnitude` instances of a service go down (restarted at the end);
-//  - latency: `magnitude` ms added to every request to a service;
-//  - cpu_hog: the service's CPU work takes `magnitude` times longer;
-//  - host_cpu_stress: CPU work on the host of a service's first instance takes `magnitude`
-//    times longer (the root cause is that service, the host is recorded too);
-//  - datastore_crash: the primary of a datastore goes down;
-//  - pool_exhaustion: the caller's connection pool to a callee shrinks to `magnitude`
-//    connections with a 50 ms acquire timeout (the root cause is the caller).
+// The faults generate draws. All but the last two are faults::InjectionKind kinds of the same
+// name, injected through faults::apply_scenario (docs/scenario-format.md says what each does
+// to the twin); the label's "fault" is that kind's name. Targets and magnitudes:
+//  - instance_crash: service; `magnitude` of its instances down (clamped to its replicas);
+//  - latency: service, or a "caller->callee" edge (the caller is the root cause); ms added;
+//  - packet_loss: service; loss rate of transmissions to and from its instances;
+//  - partition: "zone-a|zone-b", the two zones cut from each other (topologies with zones);
+//  - zone_outage: a zone, everything in it down (topologies with several zones);
+//  - cpu_stress: service; share of the cores of one of its hosts taken;
+//  - memory_pressure: service; its instances' CPU work `magnitude` times slower;
+//  - dns_failure: service; its name stops resolving;
+//  - error_rate: service; share of its operations failing;
+//  - replication_lag: replicated datastore; ms of extra lag;
+//  - datastore_slowdown, disk_slowness: datastore; factor on its queries' cost;
+// and two the faults module has no kind for, applied through the twin's runtime hooks:
+//  - pool_exhaustion: "caller->callee" edge; the caller's pool shrinks to `magnitude`
+//    connections with a 50 ms acquire timeout (the root cause is the caller);
+//  - datastore_crash: datastore; its primary node goes down.
 enum class FaultKind {
   instance_crash,
   latency,
-  cpu_hog,
-  host_cpu_stress,
-  datastore_crash,
-  pool_exhaustion
+  packet_loss,
+  partition,
+  zone_outage,
+  cpu_stress,
+  memory_pressure,
+  dns_failure,
+  error_rate,
+  replication_lag,
+  datastore_slowdown,
+  disk_slowness,
+  pool_exhaustion,
+  datastore_crash
 };
 std::string_view to_string(FaultKind kind);
 const std::vector<FaultKind>& all_fault_kinds();
@@ -51,7 +68,7 @@ struct Range {
 
 struct CatalogEntry {
   FaultKind kind = FaultKind::latency;
-  std::vector<std::string> targets;  // services / datastores / "caller->callee" edges
+  std::vector<std::string> targets;  // services, datastores, "caller->callee", zones, "a|b"
   Range magnitude;
   Range duration_s;
   bool operator==(const CatalogEntry&) const = default;
@@ -83,8 +100,9 @@ struct CaseSpec {
   std::uint64_t index = 0;
   std::uint64_t seed = 0;
   FaultKind kind = FaultKind::latency;
-  std::string root_cause;  // service, datastore, or the caller of an edge
-  std::string target;      // what the hook acts on: service, datastore, host or edge
+  std::string root_cause;           // service, datastore, the caller of an edge, a zone or "a|b"
+  std::string target;               // the catalogue's target: service, datastore, edge, zone(s)
+  std::uint64_t scenario_seed = 0;  // which instances or host the injection picks
   double magnitude = 0.0;
   double start_s = 0.0;
   double end_s = 0.0;
@@ -95,6 +113,10 @@ struct CaseSpec {
 };
 CaseSpec draw_case(const model::Topology& topology, const Catalog& catalog, std::uint64_t seed,
                    std::uint64_t index);
+
+// The scenario/v1 document injecting the case's fault, as `doppel rehearse` reads it (also in
+// label.json); nullopt for pool_exhaustion and datastore_crash, generate's own hooks.
+std::optional<nlohmann::json> case_scenario(const CaseSpec& spec, const Catalog& catalog);
 
 struct CaseOptions {
   double trace_sample_ratio = 0.01;
@@ -153,6 +175,8 @@ struct GenerateOptions {
   int jobs = 1;
   bool resume = false;
   CaseOptions case_options;
+  // Off when a coordinator writes the manifest once every shard is done (MPI rank 0).
+  bool write_manifest = true;
   // Called after each case ends, with (cases done, cases to do).
   std::function<void(std::uint64_t, std::uint64_t)> on_progress;
 };
@@ -168,6 +192,9 @@ struct GenerateResult {
 // writes the manifest. Without resume an out_dir holding cases is refused (InputError).
 GenerateResult generate_dataset(const GenerateOptions& options,
                                 const std::filesystem::path& executable);
+
+// Where a case's process writes its messages; kept only when the case failed.
+std::filesystem::path case_log_file(const std::filesystem::path& out_dir, std::uint64_t index);
 
 // The argument list generate_dataset passes for one case (after the executable).
 std::vector<std::string> case_command_arguments(const GenerateOptions& options,
