@@ -2,6 +2,7 @@
 // with a provenance sidecar saying which values were inferred, configured or defaulted.
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "doppel/ingest/config_overlay.hpp"
+#include "doppel/ingest/fidelity.hpp"
 #include "doppel/ingest/reconstruct.hpp"
 #include "doppel/ingest/trace_reader.hpp"
 #include "doppel/model/input_error.hpp"
@@ -95,34 +97,9 @@ void print_report(const std::vector<std::pair<std::string, ingest::ReadResult>>&
              configured, defaulted);
 }
 
-// The q-quantile of sorted samples, linear between ranks.
-double quantile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0.0;
-  const double rank = q * static_cast<double>(sorted.size() - 1);
-  const auto below = static_cast<std::size_t>(rank);
-  const std::size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (rank - static_cast<double>(below)) * (sorted[above] - sorted[below]);
-}
-
-// Kolmogorov-Smirnov distance: the largest gap between the two empirical CDFs.
-double ks_distance(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.empty() || b.empty()) return 1.0;
-  std::size_t i = 0;
-  std::size_t j = 0;
-  double gap = 0.0;
-  while (i < a.size() && j < b.size()) {
-    const double x = std::min(a[i], b[j]);
-    while (i < a.size() && a[i] <= x) ++i;
-    while (j < b.size() && b[j] <= x) ++j;
-    gap = std::max(gap, std::abs(static_cast<double>(i) / static_cast<double>(a.size()) -
-                                 static_cast<double>(j) / static_cast<double>(b.size())));
-  }
-  return gap;
-}
-
-std::string relative_error(double observed, double simulated) {
-  if (observed == 0.0) return simulated == 0.0 ? "0%" : "-";
-  return fmt::format("{:+.1f}%", 100.0 * (simulated - observed) / observed);
+std::string relative_error(const ingest::QuantilePair& pair) {
+  const double error = pair.relative_error();
+  return std::isfinite(error) ? fmt::format("{:+.1f}%", 100.0 * error) : "-";
 }
 
 // Runs `simulator run TOPOLOGY --out DIR ...` in a child process: SimGrid allows one engine
@@ -179,37 +156,32 @@ int check_replay(const std::string& simulator, const fs::path& topology_file,
   ingest::read_trace_file(dir / "traces.otlp.jsonl", rebuild);
   const ingest::Reconstruction simulated = rebuild.finish();
 
+  const ingest::FidelityReport report = ingest::compare_fidelity(observed, simulated);
+  const fs::path fidelity_file = dir / "fidelity.json";
+  write_file(fidelity_file, ingest::fidelity_to_json_text(report));
+
   fmt::print("\n{:<48} {:>6} {:>6}  {:>21}  {:>21}  {:>21}  {:>5}\n", "operation (latency ms)",
              "n obs", "n sim", "p50 obs/sim (err)", "p90 obs/sim (err)", "p99 obs/sim (err)", "KS");
-  for (const auto& [name, op] : observed.observed) {
-    auto it = simulated.observed.find(name);
-    if (it == simulated.observed.end()) {
-      fmt::print("{:<48} {:>6} {:>6}  not reached in the replay\n", name, op.spans, 0);
+  for (const auto& op : report.operations) {
+    if (op.simulated_spans == 0) {
+      fmt::print("{:<48} {:>6} {:>6}  not reached in the replay\n", op.operation, op.observed_spans,
+                 0);
       continue;
     }
-    const auto& sim = it->second;
-    auto cell = [&](double q) {
-      const double o = quantile(op.latency_ms, q);
-      const double s = quantile(sim.latency_ms, q);
-      return fmt::format("{:.2f}/{:.2f} ({})", o, s, relative_error(o, s));
+    auto cell = [](const ingest::QuantilePair& pair) {
+      return fmt::format("{:.2f}/{:.2f} ({})", pair.observed, pair.simulated, relative_error(pair));
     };
-    fmt::print("{:<48} {:>6} {:>6}  {:>21}  {:>21}  {:>21}  {:>5.2f}\n", name, op.spans, sim.spans,
-               cell(0.5), cell(0.9), cell(0.99), ks_distance(op.latency_ms, sim.latency_ms));
+    fmt::print("{:<48} {:>6} {:>6}  {:>21}  {:>21}  {:>21}  {:>5.2f}\n", op.operation,
+               op.observed_spans, op.simulated_spans, cell(op.p50), cell(op.p90), cell(op.p99),
+               op.ks_distance);
   }
   fmt::print("\n{:<72} {:>9} {:>9}  {}\n", "calls per span (caller -> callee)", "observed",
              "simulated", "error");
-  for (const auto& [name, op] : observed.observed) {
-    auto it = simulated.observed.find(name);
-    for (const auto& [callee, mean] : op.calls_per_span) {
-      double sim_mean = 0.0;
-      if (it != simulated.observed.end()) {
-        auto call = it->second.calls_per_span.find(callee);
-        if (call != it->second.calls_per_span.end()) sim_mean = call->second;
-      }
-      fmt::print("{:<72} {:>9.3f} {:>9.3f}  {}\n", name + " -> " + callee, mean, sim_mean,
-                 relative_error(mean, sim_mean));
-    }
+  for (const auto& call : report.calls) {
+    fmt::print("{:<72} {:>9.3f} {:>9.3f}  {}\n", call.caller + " -> " + call.callee, call.observed,
+               call.simulated, relative_error({call.observed, call.simulated}));
   }
+  fmt::print("\nper-operation figures: {}\n", fidelity_file.string());
   return 0;
 }
 
@@ -225,6 +197,7 @@ void add_build_command(CLI::App& app, Action& action) {
     int buckets = 24;
     double window_s = 10.0;
     std::string name = "reconstructed";
+    std::string gateway = "gateway";
     bool check = false;
     std::uint64_t seed = 1;
     std::string simulator = "/proc/self/exe";
@@ -248,6 +221,11 @@ void add_build_command(CLI::App& app, Action& action) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   build->add_option("--name", args->name, "topology name")->capture_default_str();
+  build
+      ->add_option("--gateway", args->gateway,
+                   "service whose entry spans only forward to one operation: read as the "
+                   "gateway, not a service (\"\" for none)")
+      ->capture_default_str();
   build->add_flag("--check", args->check,
                   "replay the result (doppel run, child process) and compare per-operation "
                   "latency and call counts with the traces");
@@ -264,6 +242,7 @@ void add_build_command(CLI::App& app, Action& action) {
           args->lognormal ? ingest::SelfTimeFit::lognormal : ingest::SelfTimeFit::empirical;
       options.histogram_buckets = args->buckets;
       options.rate_window_s = args->window_s;
+      options.gateway_service = args->gateway;
       ingest::TopologyReconstructor reconstructor(options);
       std::vector<std::pair<std::string, ingest::ReadResult>> reads;
       for (const auto& file : args->traces) {

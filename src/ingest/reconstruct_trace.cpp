@@ -180,12 +180,42 @@ struct TraceIndex {
   std::vector<bool> has_parent;
 };
 
-enum class Role { operation, call, internal };
+// store_server: a datastore's own span below a client span (a traced database, or Doppel's
+// twin, which traces its datastores).
+enum class Role { operation, call, internal, store_server };
+
+}  // namespace
+
+int peak_concurrency(std::vector<std::pair<std::int64_t, std::int64_t>> intervals) {
+  std::vector<std::pair<std::int64_t, int>> events;
+  events.reserve(2 * intervals.size());
+  for (const auto& [start, end] : intervals) {
+    events.emplace_back(start, +1);
+    events.emplace_back(end, -1);
+  }
+  // An interval ending where another starts does not overlap it: ends sort first.
+  std::sort(events.begin(), events.end());
+  int open = 0;
+  int peak = 0;
+  for (const auto& [time, delta] : events) {
+    open += delta;
+    peak = std::max(peak, open);
+  }
+  return peak;
+}
+
+namespace {
 
 struct CallObservation {
   CalleeKey key;
+  // The call as the caller spent it: from its request leaving (after any wait for a
+  // connection, which is the caller's own time) to the response arriving.
   std::int64_t start_ns = 0;
   std::int64_t end_ns = 0;
+  std::int64_t client_start_ns = 0;  // when the caller asked, wait included
+  // When the callee was serving it (its own span), for concurrency limits.
+  std::int64_t served_start_ns = 0;
+  std::int64_t served_end_ns = 0;
   bool timed = true;
   bool failed = false;
   std::optional<double> request_bytes;
@@ -219,14 +249,22 @@ class TraceAnalysis {
       }
     }
     for (std::size_t i : order) roles_[i] = role_of(i);
+    std::map<std::size_t, CalleeKey> forwarded;  // gateway root -> the operation it forwarded to
+    for (std::size_t root : index_.roots) {
+      if (auto target = forward_through_gateway(root)) forwarded.emplace(root, *target);
+    }
     for (std::size_t i : order) {
-      if (roles_[i] == Role::operation) analyse_operation(i);
+      if (roles_[i] == Role::operation && forwarded.count(i) == 0) analyse_operation(i);
     }
     for (std::size_t root : index_.roots) {
       if (index_.has_parent[root]) {
         ++stats_.counters.fragment_roots;
+      } else if (auto it = forwarded.find(root); it != forwarded.end()) {
+        if (spans_[root].has_start) {
+          record_entry(spans_[root], it->second.component, it->second.operation);
+        }
       } else if (roles_[root] == Role::operation && spans_[root].has_start) {
-        record_entry(spans_[root]);
+        record_entry(spans_[root], spans_[root].service, spans_[root].operation);
       }
     }
   }
@@ -267,7 +305,43 @@ class TraceAnalysis {
 
   static constexpr std::size_t kNoParent = static_cast<std::size_t>(-1);
 
+  // A root span of the gateway service that passes the request to one operation (directly
+  // or through one client span): the gateway's own time is sampled, and the operation it
+  // forwarded to is returned as the entry. Anything else is an ordinary operation.
+  std::optional<CalleeKey> forward_through_gateway(std::size_t root) {
+    const Span& span = spans_[root];
+    if (options_.gateway_service.empty() || span.service != options_.gateway_service ||
+        index_.has_parent[root] || roles_[root] != Role::operation ||
+        index_.children[root].size() != 1) {
+      return std::nullopt;
+    }
+    const std::size_t child = index_.children[root].front();
+    const bool direct = roles_[child] == Role::operation;
+    const bool through_client = roles_[child] == Role::call && index_.children[child].size() == 1 &&
+                                roles_[index_.children[child].front()] == Role::operation;
+    if (!direct && !through_client) return std::nullopt;
+    std::vector<CallObservation> calls;
+    collect_calls(root, root, calls);
+    if (calls.size() != 1 || calls.front().key.kind != ComponentKind::service) return std::nullopt;
+    const CallObservation& call = calls.front();
+    if (call.timed && span.has_start && span.has_duration) {
+      const std::int64_t own = span.duration_ns() - (call.end_ns - call.client_start_ns);
+      stats_.gateway_ms.add(static_cast<double>(std::max<std::int64_t>(0, own)) / kNsPerMs,
+                            options_.max_samples_per_operation, rng_);
+    }
+    return call.key;
+  }
+
   bool is_leaf(std::size_t i) const { return index_.children[i].empty(); }
+
+  // A leaf server span answering a client span of another service, in a service named after
+  // a database technology ("mysql", "redis-cart"): the datastore traced its own side.
+  bool is_traced_store(std::size_t i) const {
+    const std::size_t parent = parent_of_[i];
+    return is_leaf(i) && parent != kNoParent && spans_[parent].kind == SpanKind::client &&
+           spans_[parent].service != spans_[i].service &&
+           kind_from_words(spans_[i].service).has_value();
+  }
 
   bool has_child_in_other_service(std::size_t i) const {
     return std::any_of(index_.children[i].begin(), index_.children[i].end(),
@@ -276,10 +350,18 @@ class TraceAnalysis {
 
   Role role_of(std::size_t i) const {
     const std::size_t parent = parent_of_[i];
-    if (parent == kNoParent) return Role::operation;
     const Span& span = spans_[i];
+    if (parent == kNoParent) {
+      // A client span whose caller never came (a request still in flight when tracing
+      // stopped) is a call with no known caller, not an operation of the calling service.
+      const bool orphan_call = index_.has_parent[i] &&
+                               (span.kind == SpanKind::client || span.kind == SpanKind::producer);
+      return orphan_call ? Role::call : Role::operation;
+    }
     switch (span.kind) {
       case SpanKind::server:
+        if (is_traced_store(i)) return Role::store_server;
+        return Role::operation;
       case SpanKind::consumer:
         return Role::operation;
       case SpanKind::client:
@@ -309,6 +391,8 @@ class TraceAnalysis {
         case Role::call:
           collect_call_span(operation, child, out);
           break;
+        case Role::store_server:  // answered through its client span
+          break;
       }
     }
   }
@@ -319,6 +403,9 @@ class TraceAnalysis {
     call.key = CalleeKey{target.service, target.operation, ComponentKind::service};
     call.start_ns = interval.start_ns;
     call.end_ns = interval.end_ns;
+    call.client_start_ns = interval.start_ns;
+    call.served_start_ns = target.start_ns;
+    call.served_end_ns = target.end_ns;
     call.timed = interval.has_start && interval.has_duration;
     call.failed = target.error || interval.error;
     call.request_bytes = numeric_attribute(
@@ -346,21 +433,21 @@ class TraceAnalysis {
       out.push_back(std::move(call));
       return;
     }
+    if (callees.empty()) {
+      for (std::size_t child : index_.children[call_index]) {
+        if (roles_[child] == Role::store_server) {
+          out.push_back(traced_store_call(operation, call_index, child));
+          return;
+        }
+      }
+    }
     if (!callees.empty()) {
       for (std::size_t callee : callees) {
         // With one callee the client span is the call as the caller saw it (network
         // included); several callees under one client span are retries or fan-out.
         CallObservation call =
             service_call(callee, callees.size() == 1 ? call_span : spans_[callee]);
-        const Span& server = spans_[callee];
-        if (callees.size() == 1 && call.timed && server.has_start && server.has_duration &&
-            server.service != call_span.service) {
-          const std::int64_t gap = call_span.duration_ns() - server.duration_ns();
-          if (gap >= 0) {
-            stats_.one_way_network_ms.add(static_cast<double>(gap) / 2.0 / kNsPerMs,
-                                          options_.max_samples_per_operation, rng_);
-          }
-        }
+        if (callees.size() == 1) split_wait(call_span, spans_[callee], call);
         call.failed = call.failed || call_span.error;
         if (call_span.error && !spans_[callee].error) {
           // Only the caller saw it fail (a timeout, a reset): from the caller's side the
@@ -384,6 +471,9 @@ class TraceAnalysis {
       call.key = CalleeKey{peer, call_span.operation, ComponentKind::service};
       call.start_ns = call_span.start_ns;
       call.end_ns = call_span.end_ns;
+      call.client_start_ns = call_span.start_ns;
+      call.served_start_ns = call_span.start_ns;
+      call.served_end_ns = call_span.end_ns;
       call.timed = call_span.has_start && call_span.has_duration;
       call.failed = call_span.error;
       merge_sizes(call, call_span);
@@ -400,6 +490,71 @@ class TraceAnalysis {
     }
     // Nothing says where it went: its time stays in the caller's self time.
     ++stats_.counters.transparent_client_spans;
+  }
+
+  // A client span with the callee's span inside it: the time before the callee started is
+  // the request's one-way trip plus any wait on the caller's side (a connection pool, a
+  // client-side limit); the time after it ended is the response's trip alone. The wait is
+  // the caller's own time, not the call's: it moves out of the call's interval (so self time
+  // keeps it), and only the trips are network samples. Trips are taken as symmetric.
+  void split_wait(const Span& client, const Span& server, CallObservation& call) {
+    if (!call.timed || !server.has_start || !server.has_duration ||
+        server.service == client.service) {
+      return;
+    }
+    const std::int64_t before = server.start_ns - client.start_ns;
+    const std::int64_t after = client.end_ns - server.end_ns;
+    if (before < 0 || after < 0) return;  // clock skew: nothing to learn
+    const std::int64_t one_way = std::min(before, after);
+    const std::int64_t wait = before - one_way;
+    call.start_ns = client.start_ns + wait;
+    // A wait worth the name: beyond clock noise and the trips' asymmetry.
+    const std::int64_t served = server.end_ns - server.start_ns;
+    const bool waited = wait > std::max<std::int64_t>(100'000, served / 10);
+    EdgeUsage& edge = stats_.edges[{client.service, call.key.component}];
+    ++edge.calls;
+    if (waited) ++edge.waited;
+    if (edge.intervals < EdgeUsage::kMaxServedIntervals) {
+      const std::string& instance = client.instance.empty() ? client.host : client.instance;
+      edge.served[instance].emplace_back(server.start_ns, server.end_ns);
+      ++edge.intervals;
+    }
+    stats_.one_way_network_ms.add(static_cast<double>(before - wait + after) / 2.0 / kNsPerMs,
+                                  options_.max_samples_per_operation, rng_);
+  }
+
+  // A datastore call whose datastore traced its own side: the cost is the datastore's span
+  // (queueing at the datastore included), the interval the client's.
+  CallObservation traced_store_call(std::size_t operation, std::size_t call_index,
+                                    std::size_t server_index) {
+    const Span& client = spans_[call_index];
+    const Span& server = spans_[server_index];
+    CallObservation call;
+    call.key = CalleeKey{server.service, server.operation, ComponentKind::datastore};
+    call.start_ns = client.start_ns;
+    call.end_ns = client.end_ns;
+    call.client_start_ns = client.start_ns;
+    call.served_start_ns = server.start_ns;
+    call.served_end_ns = server.end_ns;
+    call.timed = client.has_start && client.has_duration;
+    call.failed = client.error || server.error;
+    merge_sizes(call, client);
+    split_wait(client, server, call);
+    (void)operation;
+
+    StoreStats& store = stats_.stores[call.key.component];
+    store.kind = ComponentKind::datastore;
+    if (store.evidence.empty()) {
+      store.datastore_kind = kind_from_words(server.service).value_or(model::DatastoreKind::kv);
+      store.evidence = "its own server spans, service name \"" + server.service + "\"";
+    }
+    QueryStats& query = store.queries[call.key.operation];
+    ++query.calls;
+    if (call.failed) ++query.errors;
+    if (auto ms = duration_ms(server)) {
+      query.server_cost_ms.add(*ms, options_.max_samples_per_operation, rng_);
+    }
+    return call;
   }
 
   static void merge_sizes(CallObservation& call, const Span& client) {
@@ -442,6 +597,9 @@ class TraceAnalysis {
     call.key.operation = queue ? std::string("publish") : query_name(span);
     call.start_ns = span.start_ns;
     call.end_ns = span.end_ns;
+    call.client_start_ns = span.start_ns;
+    call.served_start_ns = span.start_ns;
+    call.served_end_ns = span.end_ns;
     call.timed = span.has_start && span.has_duration;
     call.failed = span.error;
     merge_sizes(call, span);
@@ -502,21 +660,32 @@ class TraceAnalysis {
     if (span.error && !any_call_failed) ++op.own_errors;
 
     if (auto total_ms = duration_ms(span)) {
-      op.self_ms.add(self_time_ms(span, calls), options_.max_samples_per_operation, rng_);
+      op.self_ms.add(self_time_ms(span, calls, /*waits_are_own_time=*/true),
+                     options_.max_samples_per_operation, rng_);
+      op.self_ms_waits_in_calls.add(self_time_ms(span, calls, /*waits_are_own_time=*/false),
+                                    options_.max_samples_per_operation, rng_);
       op.latency_ms.add(*total_ms, options_.max_samples_per_operation, rng_);
     }
     record_call_structure(span, calls, op);
   }
 
   // Duration minus the union of the calls' intervals (clipped to the span): overlapping
-  // calls are counted once.
-  static double self_time_ms(const Span& span, const std::vector<CallObservation>& calls) {
+  // calls are counted once. A call's wait on the caller's side (split_wait) is the caller's
+  // own time, or the call's when the replay reproduces it with a connection pool.
+  static double self_time_ms(const Span& span, const std::vector<CallObservation>& calls,
+                             bool waits_are_own_time) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
+    for (const auto& call : calls) {
+      if (!call.timed) continue;
+      intervals.emplace_back(waits_are_own_time ? call.start_ns : call.client_start_ns,
+                             call.end_ns);
+    }
+    std::sort(intervals.begin(), intervals.end());
     std::int64_t covered = 0;
     std::int64_t cursor = span.start_ns;
-    for (const auto& call : calls) {  // sorted by start
-      if (!call.timed) continue;
-      const std::int64_t start = std::max(call.start_ns, cursor);
-      const std::int64_t end = std::min(call.end_ns, span.end_ns);
+    for (const auto& [call_start, call_end] : intervals) {
+      const std::int64_t start = std::max(call_start, cursor);
+      const std::int64_t end = std::min(call_end, span.end_ns);
       if (end > start) {
         covered += end - start;
         cursor = end;
@@ -554,6 +723,18 @@ class TraceAnalysis {
           overlapping = overlapping || wave[indices[k]] == wave[indices[k - 1]];
         }
         if (overlapping) ++call.instances_with_overlapping_repeats;
+        std::vector<std::pair<std::int64_t, std::int64_t>> asked;
+        std::vector<std::pair<std::int64_t, std::int64_t>> served;
+        for (std::size_t c : indices) {
+          if (!calls[c].timed) continue;
+          asked.emplace_back(calls[c].client_start_ns, calls[c].end_ns);
+          served.emplace_back(calls[c].served_start_ns, calls[c].served_end_ns);
+        }
+        const int served_at_once = peak_concurrency(std::move(served));
+        if (served_at_once < peak_concurrency(std::move(asked))) {
+          ++call.instances_with_limited_concurrency;
+        }
+        call.max_served_concurrently = std::max(call.max_served_concurrently, served_at_once);
       }
       for (std::size_t c : indices) {
         const CallObservation& observed = calls[c];
@@ -587,8 +768,8 @@ class TraceAnalysis {
     }
   }
 
-  void record_entry(const Span& root) {
-    EntryStats& entry = stats_.entries[{root.service, root.operation}];
+  void record_entry(const Span& root, const std::string& service, const std::string& operation) {
+    EntryStats& entry = stats_.entries[{service, operation}];
     const auto window_ns = static_cast<std::int64_t>(std::max(1e-3, options_.rate_window_s) * 1e9);
     ++entry.arrivals_per_window[root.start_ns / window_ns];
     ++stats_.counters.entry_requests;
@@ -599,14 +780,22 @@ class TraceAnalysis {
       }
     }
     if (entry.path.empty()) entry.path = request_path(root);
+    if (entry.route.empty()) {
+      // A route name rather than a path template (Doppel's gateway writes its route's name).
+      const std::string* route = first_attribute(root, {"http.route"});
+      if (route != nullptr && route->front() != '/') entry.route = *route;
+    }
   }
 
   static std::string request_path(const Span& span) {
-    if (const std::string* route = first_attribute(span, {"http.route", "url.path"})) {
+    std::string path;
+    if (const std::string* route = first_attribute(span, {"http.route"});
+        route != nullptr && route->front() == '/') {
       return *route;
     }
-    std::string path;
-    if (const std::string* target = first_attribute(span, {"http.target"})) {
+    if (const std::string* url_path = first_attribute(span, {"url.path"})) {
+      path = *url_path;
+    } else if (const std::string* target = first_attribute(span, {"http.target"})) {
       path = *target;
     } else if (const std::string* url = first_attribute(span, {"http.url", "url.full"})) {
       path = *url;

@@ -44,6 +44,11 @@ struct CallStats {
   double relative_start_sum = 0.0;           // first call's start within the parent, 0..1, summed
   std::uint64_t instances_with_repeats = 0;  // two or more calls in one parent span
   std::uint64_t instances_with_overlapping_repeats = 0;
+  // Parent spans where fewer of the repeated calls were being served at once than were
+  // waiting on the caller's side (a connection pool or a client-side limit), and the most
+  // served at once in any parent span.
+  std::uint64_t instances_with_limited_concurrency = 0;
+  int max_served_concurrently = 0;
   std::uint64_t failed_calls = 0;
   double request_bytes_sum = 0.0;
   std::uint64_t request_bytes_seen = 0;
@@ -58,8 +63,9 @@ struct PairStats {
 };
 
 struct OperationStats {
-  SampleReservoir self_ms;
-  SampleReservoir latency_ms;  // whole span durations
+  SampleReservoir self_ms;  // waits for a connection count as the operation's own time
+  SampleReservoir self_ms_waits_in_calls;  // ... or as part of the call (a pool replays them)
+  SampleReservoir latency_ms;              // whole span durations
   std::uint64_t instances = 0;
   std::uint64_t own_errors = 0;  // failed without a failed call to explain it
   std::map<CalleeKey, CallStats> calls;
@@ -67,7 +73,8 @@ struct OperationStats {
 };
 
 struct QueryStats {
-  SampleReservoir cost_ms;
+  SampleReservoir cost_ms;         // client spans: the round trip included
+  SampleReservoir server_cost_ms;  // the datastore's own spans, when it traced itself
   std::uint64_t calls = 0;
   std::uint64_t errors = 0;
 };
@@ -90,7 +97,25 @@ struct EntryStats {
   std::map<std::int64_t, std::uint64_t> arrivals_per_window;  // absolute window index
   std::string method;
   std::string path;
+  std::string route;  // the route name a gateway span gave (http.route without a '/')
 };
+
+// Calls from one service to one component seen from both sides, for connection pools that
+// limit them across requests (a one-connection pool queues requests that never meet in one
+// trace).
+struct EdgeUsage {
+  std::uint64_t calls = 0;
+  std::uint64_t waited = 0;  // the caller waited before the callee started
+  // [start, end] of the callee's spans per caller instance, at most kMaxServedIntervals in
+  // all (the peak of a prefix is a lower bound of the peak).
+  std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>> served;
+  std::size_t intervals = 0;
+  static constexpr std::size_t kMaxServedIntervals = 1'000'000;
+};
+
+// The most intervals open at once (an interval ending where another starts does not
+// overlap it).
+int peak_concurrency(std::vector<std::pair<std::int64_t, std::int64_t>> intervals);
 
 struct ObservedStats {
   std::map<std::string, ServiceStats> services;
@@ -100,6 +125,9 @@ struct ObservedStats {
   // Half of (client span - server span) for calls seen from both sides: one-way network
   // and stack time, in ms.
   SampleReservoir one_way_network_ms;
+  // Own time of the gateway's entry spans (ReconstructOptions::gateway_service), in ms.
+  SampleReservoir gateway_ms;
+  std::map<std::pair<std::string, std::string>, EdgeUsage> edges;  // (caller, callee)
   ReconstructionStats counters;
 };
 

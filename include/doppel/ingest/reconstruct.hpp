@@ -39,6 +39,10 @@ struct ReconstructOptions {
   std::size_t max_buffered_spans = 200'000;
   // Self-time samples kept per operation (deterministic reservoir beyond this).
   std::size_t max_samples_per_operation = 100'000;
+  // Root spans of this service that forward the request to exactly one operation are the
+  // gateway, not a service: the operation they forward to is the entry, their own time the
+  // gateway's latency. Empty: no gateway.
+  std::string gateway_service = "gateway";
 };
 
 enum class ComponentKind { service, datastore, queue };
