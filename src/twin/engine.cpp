@@ -310,6 +310,7 @@ class Engine {
   void set_workers(Server& server, int workers);
   void check_memory(Server& server, int in_flight);
   Server& instance_of(std::string_view service, int instance);
+  void stop();
 
  private:
   friend class doppel::twin::TwinRuntime;
@@ -423,6 +424,12 @@ class Engine {
   std::size_t worker_actors_ = 0;
   std::uint64_t span_counter_ = 0;
   RunStats stats_;
+  // stop(): from then on nothing new happens and nothing more is reported; the sampler, the
+  // one actor that is not a daemon, wakes up, takes the last snapshot and returns, which
+  // ends the SimGrid run (the daemons are killed with it).
+  bool stopped_ = false;
+  std::unique_ptr<ActorContext> sampler_;
+  std::uint64_t sampler_token_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -786,6 +793,7 @@ void Engine::schedule_arrival(ClientState& client, double at_s, double duration)
   if (!(at_s < duration)) return;
   schedule(at_s, [this, &client, at_s, duration, generation = client.arrival_generation] {
     if (generation != client.arrival_generation) return;  // the rate changed: redrawn
+    if (stopped_) return;
     const int kind = client.mix.pick(client.rng);
     runners_->submit([this, &client, kind](ActorContext& self) { run_entry(self, client, kind); });
     schedule_arrival(client, client.arrivals.next_after(at_s, client.rng, client.rate_factor),
@@ -835,7 +843,19 @@ void Engine::sampler_loop(double duration) {
       options_.snapshot_interval_s > 0 ? options_.snapshot_interval_s : duration;
   for (std::int64_t k = 1;; ++k) {
     const double t = std::min(duration, static_cast<double>(k) * interval);
-    sleep_s(t - now());
+    if (!stopped_) {
+      sampler_token_ = sampler_->waiter.arm();
+      sampler_->waiter.wait(t - now());
+      sampler_token_ = 0;
+    }
+    if (stopped_) {
+      // The last snapshot, at the stop: the telemetry covers the run up to there.
+      const double end = stats_.simulated_s;
+      check_pool_recovery(end);
+      const auto snapshot = take_snapshot(end);
+      for (auto* o : observers_) o->on_snapshot(snapshot);
+      return;
+    }
     check_pool_recovery(t);
     const auto snapshot = take_snapshot(t);
     for (auto* o : observers_) o->on_snapshot(snapshot);
@@ -1473,6 +1493,7 @@ void Engine::free_request(Request* request) {
 }
 
 void Engine::emit_span(SpanRecord& span, const HostState& host) {
+  if (stopped_) return;
   // Clock skew changes what the host's tracer writes down, not what happens.
   if (host.skew_s != 0.0) {
     span.start_s += host.skew_s;
@@ -1483,11 +1504,13 @@ void Engine::emit_span(SpanRecord& span, const HostState& host) {
 }
 
 void Engine::emit_entry(const EntryRecord& entry) {
+  if (stopped_) return;
   ++stats_.entries;
   for (auto* o : observers_) o->on_entry(entry);
 }
 
 void Engine::emit_event(const TwinEvent& event) {
+  if (stopped_) return;
   for (auto* o : observers_) o->on_event(event);
 }
 
@@ -1553,8 +1576,17 @@ Snapshot Engine::take_snapshot(double time) {
 // Runtime hooks
 
 void Engine::at(double at_s, std::function<void(TwinRuntime&)> action) {
-  simgrid::kernel::timer::Timer::set(std::max(at_s, now()),
-                                     [this, action = std::move(action)] { action(runtime_); });
+  simgrid::kernel::timer::Timer::set(std::max(at_s, now()), [this, action = std::move(action)] {
+    if (!stopped_) action(runtime_);
+  });
+}
+
+void Engine::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stats_.simulated_s = now();
+  stats_.stopped = true;
+  if (sampler_token_ != 0) sampler_->waiter.notify(sampler_token_);
 }
 
 void Engine::set_server_up(Server& server, bool up) {
@@ -1907,10 +1939,11 @@ RunStats Engine::run() {
   build_platform();
   build_model();
   start_actors();
+  sampler_ = std::make_unique<ActorContext>();
   sg::Actor::create("sampler", hosts_.front().host, [this, duration] { sampler_loop(duration); });
   if (options_.on_start) options_.on_start(runtime_);
   engine->run();
-  for (auto* o : observers_) o->on_run_end(duration);
+  for (auto* o : observers_) o->on_run_end(stats_.simulated_s);
   stats_.wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return stats_;
@@ -1926,6 +1959,9 @@ double TwinRuntime::now() const {
 }
 void TwinRuntime::at(double at_s, std::function<void(TwinRuntime&)> action) {
   engine_->at(at_s, std::move(action));
+}
+void TwinRuntime::stop() {
+  engine_->stop();
 }
 void TwinRuntime::set_instance_up(std::string_view service, int instance, bool up) {
   engine_->set_server_up(*engine_->service_named(service).instances.at(instance), up);

@@ -3,6 +3,7 @@
 // skew and capacity changes. Each TEST runs one simulation of tests/data/twin/hooks.json in a
 // process of its own (sim_harness.hpp) and checks what the hook does to the requests before,
 // during and after it.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -601,6 +602,78 @@ TEST(TwinDeploy, ScalingInStopsNewWorkOnRetiredInstances) {
   EXPECT_EQ(m.at("on_1_during"), 0);
   EXPECT_GT(m.at("on_1_after"), 100);
   EXPECT_GT(m.at("db_rejected"), 0);  // one connection per node cannot hold 250 queries/s
+}
+
+// stop() ends the run at that instant whoever calls it: a timer (maestro) or an observer
+// inside a request's actor, as a rehearsal's abort condition does.
+Metrics stopped_run(TwinOptions::NetworkModel network, bool from_observer) {
+  return testing::run_isolated([&] {
+    const auto topology = testing::load_fixture("hooks.json");
+    struct StopAfter : TwinObserver {
+      TwinRuntime* runtime = nullptr;
+      int countdown = 0;
+      void on_entry(const EntryRecord&) override {
+        if (runtime != nullptr && --countdown == 0) runtime->stop();
+      }
+    } stopper;
+    Recorder recorder;
+    TwinObserver* observers[] = {&stopper, &recorder};
+    TwinOptions options;
+    options.seed = 11;
+    options.network = network;
+    options.snapshot_interval_s = 0.5;
+    options.on_start = [&](TwinRuntime& rt) {
+      if (from_observer) {
+        stopper.runtime = &rt;
+        stopper.countdown = 300;  // about 1.2 s into the run at 250 entries/s
+      } else {
+        rt.at(2.25, [](TwinRuntime& r) { r.stop(); });
+      }
+      // Due after the stop: must not happen.
+      rt.at(4.0, [](TwinRuntime& r) { r.set_instance_up("back", 0, false); });
+    };
+    const RunStats stats = run_twin(topology, options, observers);
+    double last_entry = 0;
+    for (const auto& e : recorder.entries) last_entry = std::max(last_entry, e.end_s);
+    double last_span = 0;
+    for (const auto& s : recorder.spans) last_span = std::max(last_span, s.end_s);
+    return Metrics{{"stopped", stats.stopped ? 1.0 : 0.0},
+                   {"simulated_s", stats.simulated_s},
+                   {"run_end", recorder.end_time},
+                   {"entries", static_cast<double>(recorder.entries.size())},
+                   {"last_entry", last_entry},
+                   {"last_span", last_span},
+                   {"last_snapshot", recorder.snapshots.back().time_s},
+                   {"snapshots", static_cast<double>(recorder.snapshots.size())},
+                   {"instance_down_events", first_event(recorder, "instance_down")}};
+  });
+}
+
+TEST(TwinStop, StopFromATimerEndsTheRunThere) {
+  for (auto network : {TwinOptions::NetworkModel::latency, TwinOptions::NetworkModel::flow}) {
+    const auto m = stopped_run(network, false);
+    EXPECT_EQ(m.at("stopped"), 1.0);
+    EXPECT_DOUBLE_EQ(m.at("simulated_s"), 2.25);
+    EXPECT_DOUBLE_EQ(m.at("run_end"), 2.25);
+    EXPECT_LE(m.at("last_entry"), 2.25);
+    EXPECT_GT(m.at("last_entry"), 2.0);
+    EXPECT_LE(m.at("last_span"), 2.25);
+    // Snapshots at 0.5 .. 2.0, then the last one at the stop.
+    EXPECT_DOUBLE_EQ(m.at("last_snapshot"), 2.25);
+    EXPECT_EQ(m.at("snapshots"), 5);
+    EXPECT_EQ(m.at("instance_down_events"), -1) << "a change due after the stop happened";
+  }
+}
+
+TEST(TwinStop, StopFromAnObserverEndsTheRunAtThatEntry) {
+  const auto m = stopped_run(TwinOptions::NetworkModel::latency, true);
+  EXPECT_EQ(m.at("stopped"), 1.0);
+  EXPECT_EQ(m.at("entries"), 300) << "entries after the stop were reported";
+  EXPECT_DOUBLE_EQ(m.at("simulated_s"), m.at("last_entry"));
+  EXPECT_DOUBLE_EQ(m.at("run_end"), m.at("simulated_s"));
+  EXPECT_DOUBLE_EQ(m.at("last_snapshot"), m.at("simulated_s"));
+  EXPECT_LT(m.at("simulated_s"), 3.0);
+  EXPECT_EQ(m.at("instance_down_events"), -1);
 }
 
 TEST(TwinFaultDeterminism, SameSeedGivesIdenticalRecordsWithEveryRandomFaultActive) {

@@ -25,6 +25,12 @@ class TwinRuntime {
   // Runs `action` at simulated time at_s (now if earlier). Actions run outside any request,
   // so they must not block; they may call every method below and at() again.
   void at(double at_s, std::function<void(TwinRuntime&)> action);
+  // Ends the run now, as a halted experiment ends: no more arrivals, changes scheduled with
+  // at() and not yet due are dropped, requests in flight are abandoned without records. The
+  // last snapshot is taken at this time, TwinObserver::on_run_end gets it, and RunStats says
+  // `stopped` with simulated_s = now. Records already being delivered still reach every
+  // observer; nothing emitted after the call does. A second call does nothing.
+  void stop();
 
   // A crash (up=false): the instance takes no new requests, those queued or in service fail
   // at once as `unavailable` to their callers, and load balancers skip it; up=true restarts

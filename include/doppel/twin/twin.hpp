@@ -45,6 +45,7 @@ struct RunStats {
   // Requests delivered to a server (a service instance or a datastore node), retries
   // included: the unit of the engine's speed in docs/performance.md.
   std::uint64_t hops = 0;
+  bool stopped = false;  // TwinRuntime::stop() ended the run early, at simulated_s
 };
 
 // Runs one simulation. SimGrid's engine is a process-wide singleton, so this may be called
