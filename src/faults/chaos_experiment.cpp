@@ -177,6 +177,12 @@ Mapping read_mapping_block(const JsonObject& block, const std::string& file,
       mapping.pointers["probe:" + name] = value.pointer();
     }
   }
+  if (auto conditions = block.find("abort_conditions")) {
+    conditions->as_array();  // each one is checked with the scenario the plan builds
+    mapping.abort_conditions = conditions->raw();
+    mapping.abort_conditions_file = file;
+    mapping.pointers["abort_conditions"] = conditions->pointer();
+  }
   return mapping;
 }
 
@@ -320,8 +326,8 @@ Mapping mapping_from_extensions(const Experiment& experiment, const model::Topol
     const json& extension = experiment.extensions[i];
     if (extension.value("name", "") != "doppel") continue;
     const JsonValue value(experiment.file, extension, fmt::format("/extensions/{}", i));
-    return read_mapping_block(value.as_object({"name", "actions", "probes"}), experiment.file,
-                              topology);
+    return read_mapping_block(value.as_object({"name", "actions", "probes", "abort_conditions"}),
+                              experiment.file, topology);
   }
   Mapping empty;
   empty.file = experiment.file;
@@ -331,7 +337,7 @@ Mapping mapping_from_extensions(const Experiment& experiment, const model::Topol
 Mapping load_mapping(const std::filesystem::path& file, const model::Topology& topology) {
   const json doc = read_json_file(file);
   const JsonValue root(file.string(), doc, "");
-  const JsonObject o = root.as_object({"doppel", "actions", "probes"});
+  const JsonObject o = root.as_object({"doppel", "actions", "probes", "abort_conditions"});
   if (o.at("doppel").as_string() != "chaos-mapping/v1") {
     o.at("doppel").fail(fmt::format("unsupported format \"{}\", expected \"chaos-mapping/v1\"",
                                     o.at("doppel").as_string()));
@@ -347,6 +353,12 @@ Mapping merge_mappings(Mapping base, const Mapping& over) {
   for (const auto& [name, value] : over.probes) {
     base.probes[name] = value;
     base.pointers["probe:" + name] = over.file + ":" + over.pointers.at("probe:" + name);
+  }
+  if (!over.abort_conditions.is_null()) {
+    // A file's conditions replace the extension's: they are one list, not named entries.
+    base.abort_conditions = over.abort_conditions;
+    base.abort_conditions_file = over.abort_conditions_file;
+    base.pointers["abort_conditions"] = over.pointers.at("abort_conditions");
   }
   return base;
 }
@@ -469,11 +481,22 @@ ChaosPlan plan_experiment(const Experiment& experiment, const Mapping& mapping,
               {"duration_s", t + options.settle_s},
               {"seed", options.seed},
               {"injections", injections}};
+  if (!mapping.abort_conditions.is_null()) doc["abort_conditions"] = mapping.abort_conditions;
   try {
     plan.scenario = parse_scenario(doc, experiment.file, topology);
   } catch (const InputError& e) {
     // Report the mistake where the user wrote it: in the action's mapping.
     const std::string& pointer = e.where().json_pointer;
+    const std::string conditions = "/abort_conditions";
+    if (pointer.rfind(conditions, 0) == 0) {
+      throw InputError(
+          mapping.abort_conditions_file,
+          InputLocation{mapping.pointers.at("abort_conditions") + pointer.substr(conditions.size()),
+                        {},
+                        {},
+                        {}},
+          e.message());
+    }
     const std::string prefix = "/injections/";
     if (pointer.rfind(prefix, 0) == 0) {
       const std::size_t slash = pointer.find('/', prefix.size());

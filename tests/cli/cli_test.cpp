@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -150,9 +151,11 @@ TEST(Cli, RehearseDbPoolExhaustionShowsTheIncident) {
   const fs::path dir = fresh_dir("rehearse-pool");
   const Result r =
       doppel("rehearse " + source("scenarios/db-pool-exhaustion.json") + " --out " + dir.string());
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("steady state BROKEN"), std::string::npos) << r.out;
+  // Its abort condition (checkout errors above 50% over 5 s) halts it a few seconds in.
+  ASSERT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("steady state BROKEN, ABORTED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("pool_exhausted"), std::string::npos) << r.out;
+  EXPECT_LT(r.out.find("pool_exhausted"), r.out.find("abort_condition_fired")) << r.out;
   const std::string json = slurp(dir / "rehearsal.json");
   EXPECT_NE(json.find("\"doppel-rehearsal/v1\""), std::string::npos);
   EXPECT_NE(json.find("cartservice->redis-cart"), std::string::npos);
@@ -205,6 +208,125 @@ TEST(Cli, RehearseChaosExperimentWithMappingFileAndWithoutTopology) {
   const Result missing = doppel("rehearse " + experiment + " --out " + dir.string());
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.out.find("needs the TOPOLOGY argument"), std::string::npos) << missing.out;
+}
+
+}  // namespace
+
+namespace {
+
+// A rehearsal whose abort condition fires stops there, says which condition fired, and exits 1.
+TEST(Cli, RehearseStopsWhenAnAbortConditionFires) {
+  const fs::path dir = fresh_dir("rehearse-abort");
+  const Result r = doppel("rehearse " + source("tests/data/scenarios/abort-on-errors.json") +
+                          " --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("ABORTED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error_rate of route product over 2 s"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(slurp(dir / "rehearsal.json"));
+  EXPECT_TRUE(doc["aborted"].get<bool>());
+  EXPECT_EQ(doc["abort"]["condition"], 1);
+  const double stop = doc["simulated_until_s"].get<double>();
+  EXPECT_GT(stop, 20.0);
+  EXPECT_LT(stop, 23.0) << "the error rate passes 50% within a couple of seconds";
+  EXPECT_DOUBLE_EQ(doc["abort"]["time_s"].get<double>(), stop);
+  EXPECT_GT(doc["abort"]["measured"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(doc["scenario_end_s"].get<double>(), 60.0);
+  // The phases and the telemetry end at the stop.
+  EXPECT_EQ(doc["phases"].back()["name"], "during");
+  EXPECT_DOUBLE_EQ(doc["phases"].back()["end_s"].get<double>(), stop);
+  EXPECT_NE(slurp(dir / "events.jsonl").find("\"abort_condition_fired\""), std::string::npos);
+  std::istringstream metrics(slurp(dir / "metrics.csv"));
+  std::string line, last;
+  while (std::getline(metrics, line)) {
+    if (!line.empty()) last = line;
+  }
+  // metrics.csv times are Unix seconds from the telemetry's default epoch, 1700000000.
+  EXPECT_NEAR(std::stod(last.substr(0, last.find(','))) - 1700000000.0, stop, 1e-3) << last;
+}
+
+TEST(Cli, RehearseWithNoAbortRunsTheWholeTimelineAndReportsTheCrossing) {
+  const fs::path dir = fresh_dir("rehearse-no-abort");
+  const Result r = doppel("rehearse " + source("tests/data/scenarios/abort-on-errors.json") +
+                          " --no-abort --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("would have fired"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(slurp(dir / "rehearsal.json"));
+  EXPECT_FALSE(doc["aborted"].get<bool>());
+  EXPECT_FALSE(doc["abort"]["stopped_run"].get<bool>());
+  EXPECT_LT(doc["abort"]["time_s"].get<double>(), 23.0);
+  EXPECT_DOUBLE_EQ(doc["simulated_until_s"].get<double>(), 60.0);
+  EXPECT_EQ(doc["phases"].back()["name"], "after");
+}
+
+// N replications in child processes: N directories, an aggregate that says N, the same bytes
+// for the same seed; one replication is the plain rehearsal.
+TEST(Cli, RehearseReplicationsAggregateWithSpreads) {
+  const std::string scenario = source("tests/data/scenarios/abort-on-errors.json");
+  const fs::path a = fresh_dir("rehearse-replications-a");
+  const fs::path b = fresh_dir("rehearse-replications-b");
+  const Result ra = doppel("rehearse " + scenario +
+                           " --trace-sample 0 --replications 3 --jobs 2 --out " + a.string());
+  // Every replication stops at its abort condition: exit 1, as a single aborted run.
+  ASSERT_EQ(ra.exit_code, 1) << ra.out;
+  EXPECT_NE(ra.out.find("over 3 replications"), std::string::npos) << ra.out;
+  for (const char* sub : {"replication-000", "replication-001", "replication-002"}) {
+    EXPECT_TRUE(fs::exists(a / sub / "rehearsal.json")) << sub;
+    EXPECT_TRUE(fs::exists(a / sub / "metrics.csv")) << sub;
+  }
+  EXPECT_FALSE(fs::exists(a / "replication-003"));
+  const std::string aggregate = slurp(a / "rehearsal.json");
+  const auto doc = nlohmann::json::parse(aggregate);
+  EXPECT_EQ(doc["format"], "doppel-rehearsal-replications/v1");
+  EXPECT_EQ(doc["replications"], 3);
+  EXPECT_EQ(doc["aborted"]["count"], 3);
+  EXPECT_LT(doc["abort_time_s"]["max"].get<double>(), 23.0);
+  // The replications differ (their own substreams) but all see the product route break.
+  EXPECT_NE(slurp(a / "replication-000/rehearsal.json"),
+            slurp(a / "replication-001/rehearsal.json"));
+  bool product_broke_everywhere = false;
+  for (const auto& route : doc["blast_radius"]["routes"]) {
+    if (route["route"] == "product") product_broke_everywhere = route["count"] == 3;
+  }
+  EXPECT_TRUE(product_broke_everywhere) << doc["blast_radius"].dump();
+  const Result rb = doppel("rehearse " + scenario +
+                           " --trace-sample 0 --replications 3 --jobs 1 --out " + b.string());
+  ASSERT_EQ(rb.exit_code, 1) << rb.out;
+  EXPECT_EQ(slurp(b / "rehearsal.json"), aggregate) << "same seed, same aggregate";
+  // Replication 0 is the single run.
+  const fs::path single = fresh_dir("rehearse-replications-single");
+  const Result rs = doppel("rehearse " + scenario + " --trace-sample 0 --replications 1 --out " +
+                           single.string());
+  ASSERT_EQ(rs.exit_code, 1) << rs.out;
+  EXPECT_EQ(slurp(single / "rehearsal.json"), slurp(a / "replication-000/rehearsal.json"));
+  EXPECT_FALSE(fs::exists(single / "replication-000"));
+}
+
+}  // namespace
+
+namespace {
+
+// A Chaos Toolkit experiment halted by its abort condition: journal.json says "aborted".
+TEST(Cli, RehearseChaosExperimentAbortedByItsHaltCondition) {
+  const fs::path dir = fresh_dir("rehearse-chaos-abort");
+  const std::string experiment = source("tests/data/chaos/catalog-outage-abort.json");
+  const Result r = doppel("rehearse " + source("topologies/online-boutique.json") + " " +
+                          experiment + " --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find(": aborted"), std::string::npos) << r.out;
+  const auto journal = nlohmann::json::parse(slurp(dir / "journal.json"));
+  EXPECT_EQ(journal["status"], "aborted") << journal.dump();
+  EXPECT_NE(journal["reason"].get<std::string>().find("abort condition fired"), std::string::npos);
+  const auto rehearsal = nlohmann::json::parse(slurp(dir / "rehearsal.json"));
+  EXPECT_TRUE(rehearsal["aborted"].get<bool>());
+  // A mistake in the halt condition is reported where it was written.
+  const fs::path bad = dir / "bad.mapping.json";
+  std::ofstream(bad) << R"({"doppel": "chaos-mapping/v1",
+      "abort_conditions": [{"metric": "error_rate", "route": "nowhere", "above": 0.5}]})";
+  const Result wrong = doppel("rehearse " + source("topologies/online-boutique.json") + " " +
+                              experiment + " --mapping " + bad.string() + " --out " + dir.string());
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.out;
+  EXPECT_NE(wrong.out.find("bad.mapping.json: /abort_conditions/0/route"), std::string::npos)
+      << wrong.out;
 }
 
 }  // namespace

@@ -105,12 +105,16 @@ struct Mapping {
   // optionally with "duration_s"; or {"ends": "<action name>"} for a rollback that undoes it.
   std::map<std::string, nlohmann::json> actions;
   std::map<std::string, ProbeMeasure> probes;
+  // Abort conditions in scenario/v1 form (a JSON array; null: none), the experiment's halt
+  // conditions; checked when the experiment is planned.
+  nlohmann::json abort_conditions;
+  std::string abort_conditions_file;            // where they were written, for errors
   std::map<std::string, std::string> pointers;  // name -> where it was mapped, for errors
   std::string file;
 };
 
-// The {"name": "doppel", "actions": {...}, "probes": {...}} block of the experiment's
-// extensions, or an empty mapping.
+// The {"name": "doppel", "actions": {...}, "probes": {...}, "abort_conditions": [...]} block
+// of the experiment's extensions, or an empty mapping.
 Mapping mapping_from_extensions(const Experiment& experiment, const model::Topology& topology);
 // A mapping file {"doppel": "chaos-mapping/v1", "actions": {...}, "probes": {...}}.
 Mapping load_mapping(const std::filesystem::path& file, const model::Topology& topology);
