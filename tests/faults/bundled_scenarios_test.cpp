@@ -1,5 +1,7 @@
 // Every bundled scenario loads against the topology it names and compiles to runtime
 // commands. Whether the twin reproduces each story's symptoms is a rehearsal's test.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "doppel/faults/apply_scenario.hpp"
@@ -80,11 +82,19 @@ TEST(BundledScenarios, ZoneOutageStopsEverythingInZoneBForTwentySeconds) {
   EXPECT_EQ(count(loaded, RuntimeCommand::Op::instance_up), 2 * down);
 }
 
-TEST(BundledScenarios, RetryStormRemovesTheBudgetBeforeTheRun) {
+TEST(BundledScenarios, RetryStormSetsUpTheVulnerableStateBeforeTheRun) {
   const auto loaded = load("retry-storm");
-  EXPECT_EQ(loaded.prepared.policy("checkoutservice", "currencyservice").retry.max_retries, 3);
-  EXPECT_EQ(loaded.prepared.policy("checkoutservice", "currencyservice").retry.budget_ratio, 0.0);
-  EXPECT_DOUBLE_EQ(loaded.prepared.workload.clients[0].rate[0].rps, 600.0);
+  for (const char* caller : {"frontend", "checkoutservice"}) {
+    const auto& policy = loaded.prepared.policy(caller, "currencyservice");
+    EXPECT_EQ(policy.retry.max_retries, 5) << caller;
+    EXPECT_EQ(policy.retry.budget_ratio, 0.0) << caller;
+    EXPECT_DOUBLE_EQ(policy.timeout_ms, 100.0) << caller;
+  }
+  const auto& currency =
+      *std::find_if(loaded.prepared.services.begin(), loaded.prepared.services.end(),
+                    [](const auto& s) { return s.name == "currencyservice"; });
+  EXPECT_EQ(currency.replicas, 1);
+  EXPECT_DOUBLE_EQ(loaded.prepared.workload.clients[0].rate[0].rps, 400.0);
   EXPECT_EQ(count(loaded, RuntimeCommand::Op::cpu_stress), 8u);  // 4 hosts stressed, restored
 }
 
