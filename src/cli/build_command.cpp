@@ -152,8 +152,18 @@ int check_replay(const std::string& simulator, const fs::path& topology_file,
     fmt::print(stderr, "the replay failed (exit {}); its output is in {}\n", code, log.string());
     return 1;
   }
+  const fs::path replay_traces = dir / "traces.otlp.jsonl";
+  if (!fs::exists(replay_traces) || fs::file_size(replay_traces) == 0) {
+    // A Poisson workload fitted to a handful of requests can draw none in the replay.
+    fmt::print(stderr,
+               "the replay made no request: the workload inferred from {} entry requests drew "
+               "no arrival; set a longer workload in a --config overlay (workload.duration_s, "
+               "clients' rate) to compare\n",
+               observed.stats.entry_requests);
+    return 1;
+  }
   ingest::TopologyReconstructor rebuild;
-  ingest::read_trace_file(dir / "traces.otlp.jsonl", rebuild);
+  ingest::read_trace_file(replay_traces, rebuild);
   const ingest::Reconstruction simulated = rebuild.finish();
 
   const ingest::FidelityReport report = ingest::compare_fidelity(observed, simulated);
