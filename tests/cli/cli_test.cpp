@@ -265,31 +265,31 @@ TEST(Cli, RehearseReplicationsAggregateWithSpreads) {
   const fs::path a = fresh_dir("rehearse-replications-a");
   const fs::path b = fresh_dir("rehearse-replications-b");
   const Result ra = doppel("rehearse " + scenario +
-                           " --trace-sample 0 --replications 3 --jobs 2 --out " + a.string());
+                           " --trace-sample 0 --replications 2 --jobs 2 --out " + a.string());
   // Every replication stops at its abort condition: exit 1, as a single aborted run.
   ASSERT_EQ(ra.exit_code, 1) << ra.out;
-  EXPECT_NE(ra.out.find("over 3 replications"), std::string::npos) << ra.out;
-  for (const char* sub : {"replication-000", "replication-001", "replication-002"}) {
+  EXPECT_NE(ra.out.find("over 2 replications"), std::string::npos) << ra.out;
+  for (const char* sub : {"replication-000", "replication-001"}) {
     EXPECT_TRUE(fs::exists(a / sub / "rehearsal.json")) << sub;
     EXPECT_TRUE(fs::exists(a / sub / "metrics.csv")) << sub;
   }
-  EXPECT_FALSE(fs::exists(a / "replication-003"));
+  EXPECT_FALSE(fs::exists(a / "replication-002"));
   const std::string aggregate = slurp(a / "rehearsal.json");
   const auto doc = nlohmann::json::parse(aggregate);
   EXPECT_EQ(doc["format"], "doppel-rehearsal-replications/v1");
-  EXPECT_EQ(doc["replications"], 3);
-  EXPECT_EQ(doc["aborted"]["count"], 3);
+  EXPECT_EQ(doc["replications"], 2);
+  EXPECT_EQ(doc["aborted"]["count"], 2);
   EXPECT_LT(doc["abort_time_s"]["max"].get<double>(), 23.0);
   // The replications differ (their own substreams) but all see the product route break.
   EXPECT_NE(slurp(a / "replication-000/rehearsal.json"),
             slurp(a / "replication-001/rehearsal.json"));
   bool product_broke_everywhere = false;
   for (const auto& route : doc["blast_radius"]["routes"]) {
-    if (route["route"] == "product") product_broke_everywhere = route["count"] == 3;
+    if (route["route"] == "product") product_broke_everywhere = route["count"] == 2;
   }
   EXPECT_TRUE(product_broke_everywhere) << doc["blast_radius"].dump();
   const Result rb = doppel("rehearse " + scenario +
-                           " --trace-sample 0 --replications 3 --jobs 1 --out " + b.string());
+                           " --trace-sample 0 --replications 2 --jobs 1 --out " + b.string());
   ASSERT_EQ(rb.exit_code, 1) << rb.out;
   EXPECT_EQ(slurp(b / "rehearsal.json"), aggregate) << "same seed, same aggregate";
   // Replication 0 is the single run.
