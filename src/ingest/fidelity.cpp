@@ -43,7 +43,10 @@ double ks_distance(const std::vector<double>& a, const std::vector<double>& b) {
 FidelityReport compare_fidelity(const Reconstruction& observed, const Reconstruction& simulated) {
   FidelityReport report;
   // Reconstruction::observed is a std::map: both lists come out sorted by name.
-  for (const auto& [name, op] : observed.observed) {
+  for (const auto& entry : observed.observed) {
+    // Named, not a structured binding: clang 14 cannot capture those in the lambda below.
+    const std::string& name = entry.first;
+    const ObservedOperation& op = entry.second;
     OperationFidelity row;
     row.operation = name;
     row.observed_spans = op.spans;
