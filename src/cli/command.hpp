@@ -17,5 +17,7 @@ void add_run_command(CLI::App& app, Action& action);
 void add_rehearse_command(CLI::App& app, Action& action);
 void add_build_command(CLI::App& app, Action& action);
 void add_generate_command(CLI::App& app, Action& action);
+// diagnose, validate (and the hidden simulate they run)
+void add_hypothesis_commands(CLI::App& app, Action& action);
 
 }  // namespace doppel::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   doppel::cli::add_build_command(app, action);
   doppel::cli::add_demo_command(app, action);
   doppel::cli::add_generate_command(app, action);
+  doppel::cli::add_hypothesis_commands(app, action);
 
   try {
     app.parse(argc, argv);

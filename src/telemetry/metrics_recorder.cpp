@@ -66,6 +66,7 @@ struct Window {
   std::vector<LatencySeries> services;    // server spans
   std::vector<std::uint64_t> retries;     // client attempts > 0, by caller
   std::vector<LatencySeries> datastores;  // client spans to the datastore (caller's view)
+  std::vector<std::uint64_t> refused;     // server spans a datastore rejected (connections full)
   std::vector<LatencySeries> routes;      // entries
   LatencySeries all_routes;
 
@@ -75,6 +76,7 @@ struct Window {
     for (std::size_t i = 0; i < retries.size(); ++i) retries[i] += other.retries[i];
     for (std::size_t i = 0; i < datastores.size(); ++i) {
       datastores[i].merge(std::move(other.datastores[i]));
+      refused[i] += other.refused[i];
     }
     for (std::size_t i = 0; i < routes.size(); ++i) routes[i].merge(std::move(other.routes[i]));
     all_routes.merge(std::move(other.all_routes));
@@ -98,6 +100,7 @@ struct SnapshotDigest {
   std::vector<double> datastore_max_replica_lag_ms;
   std::vector<std::uint64_t> datastore_reads_total;
   std::vector<std::uint64_t> datastore_stale_reads_total;
+  std::vector<int> datastore_max_connections_in_use;  // busiest node
 };
 
 // The snapshot-derived cells of one row; repeated when a window got no snapshot.
@@ -113,6 +116,7 @@ struct SnapshotCells {
   std::vector<double> host_cpu;
   std::vector<double> datastore_lag_ms;
   std::vector<double> datastore_stale_read_share;
+  std::vector<double> datastore_connections;
 };
 
 // Fixed precision, no locale, then trailing zeros trimmed: "12.5", "0", "1700000001".
@@ -216,7 +220,8 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
   }
   for (const auto& datastore : topology.datastores) {
     const std::string name = column_safe(datastore.name);
-    for (const char* metric : {"rps", "err", "lat_99", "replication_lag_ms", "stale_read_rate"}) {
+    for (const char* metric : {"rps", "err", "lat_99", "replication_lag_ms", "stale_read_rate",
+                               "connections", "refused"}) {
       columns.push_back(fmt::format("{}_{}", name, metric));
     }
   }
@@ -258,6 +263,7 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
   carried.host_cpu.assign(hosts.size(), 0.0);
   carried.datastore_lag_ms.assign(datastores.size(), 0.0);
   carried.datastore_stale_read_share.assign(datastores.size(), 0.0);
+  carried.datastore_connections.assign(datastores.size(), 0.0);
 
   line.clear();
   for (std::size_t i = 0; i < columns.size(); ++i) {
@@ -284,6 +290,7 @@ SnapshotDigest MetricsRecorder::Impl::empty_digest() const {
   digest.datastore_max_replica_lag_ms.assign(datastores.size(), 0.0);
   digest.datastore_reads_total.assign(datastores.size(), 0);
   digest.datastore_stale_reads_total.assign(datastores.size(), 0);
+  digest.datastore_max_connections_in_use.assign(datastores.size(), 0);
   return digest;
 }
 
@@ -332,6 +339,8 @@ SnapshotDigest MetricsRecorder::Impl::digest(const twin::Snapshot& snapshot) con
     }
     digest.datastore_reads_total[*index] += node.reads_total;
     digest.datastore_stale_reads_total[*index] += node.stale_reads_total;
+    digest.datastore_max_connections_in_use[*index] =
+        std::max(digest.datastore_max_connections_in_use[*index], node.connections_in_use);
   }
   return digest;
 }
@@ -362,6 +371,7 @@ const SnapshotCells& MetricsRecorder::Impl::snapshot_cells_for(std::int64_t inde
   }
   for (std::size_t d = 0; d < datastores.size(); ++d) {
     carried.datastore_lag_ms[d] = now.datastore_max_replica_lag_ms[d];
+    carried.datastore_connections[d] = now.datastore_max_connections_in_use[d];
     const double reads = static_cast<double>(now.datastore_reads_total[d]) -
                          static_cast<double>(baseline.datastore_reads_total[d]);
     const double stale = static_cast<double>(now.datastore_stale_reads_total[d]) -
@@ -381,6 +391,7 @@ Window& MetricsRecorder::Impl::window_for(std::int64_t index) {
   window.services.resize(services.size());
   window.retries.assign(services.size(), 0);
   window.datastores.resize(datastores.size());
+  window.refused.assign(datastores.size(), 0);
   window.routes.resize(routes.size());
   return open_windows.emplace(index, std::move(window)).first->second;
 }
@@ -460,6 +471,8 @@ void MetricsRecorder::Impl::write_row(std::int64_t index, Window* window, double
     latency_cells(series, {99.0});
     cell(snapshot.datastore_lag_ms[d]);
     cell(snapshot.datastore_stale_read_share[d]);
+    cell(snapshot.datastore_connections[d]);
+    rate_cell(window ? static_cast<double>(window->refused[d]) : 0.0);
   }
   for (std::size_t p = 0; p < pools.size(); ++p) {
     cell(snapshot.pool_utilisation[p]);
@@ -517,6 +530,10 @@ void MetricsRecorder::on_span(const twin::SpanRecord& span) {
   if (span.kind == twin::SpanKind::server) {
     if (const auto service = find_index(impl_->services, span.service)) {
       impl_->window_for(index).services[*service].add(latency_ms, ok);
+    } else if (span.outcome == twin::Outcome::rejected) {
+      if (const auto datastore = find_index(impl_->datastores, span.service)) {
+        ++impl_->window_for(index).refused[*datastore];
+      }
     }
     return;
   }

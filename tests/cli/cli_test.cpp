@@ -172,14 +172,6 @@ TEST(Cli, RehearseWithTopologyArgumentAndBadScenario) {
   EXPECT_NE(bad.out.find("db-pool-exhaustion.json: /"), std::string::npos) << bad.out;
 }
 
-TEST(Cli, DemoReplaysTheIncident) {
-  const fs::path dir = fresh_dir("demo");
-  const Result r = doppel("demo --out " + dir.string());
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("Causal chain"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("pool_exhausted"), std::string::npos) << r.out;
-  EXPECT_TRUE(fs::exists(dir / "metrics.csv"));
-}
 
 }  // namespace
 

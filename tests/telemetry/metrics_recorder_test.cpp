@@ -91,6 +91,8 @@ TEST(MetricsRecorder, ColumnsFollowTheTopologyOrder) {
                                           "db_lat_99",
                                           "db_replication_lag_ms",
                                           "db_stale_read_rate",
+                                          "db_connections",
+                                          "db_refused",
                                           "front_to_back_pool_util",
                                           "front_to_back_pool_waiters",
                                           "h1_host_cpu",
@@ -186,6 +188,10 @@ TEST(MetricsRecorder, ErrorRatesRetriesAndDatastoreCalls) {
     recorder.on_span(client_span("front", "db", 0.3, 0.302));
     recorder.on_span(client_span("front", "db", 0.3, 0.304, 0, twin::Outcome::error));
     recorder.on_span(server_span("nobody", 0.0, 0.5));  // not in the topology: ignored
+    // The datastore refused two queries (every connection taken); a served one is not counted.
+    recorder.on_span(server_span("db", 0.5, 0.5, twin::Outcome::rejected));
+    recorder.on_span(server_span("db", 0.6, 0.6, twin::Outcome::rejected));
+    recorder.on_span(server_span("db", 0.6, 0.7));
     recorder.on_run_end(1.0);
   }));
   ASSERT_EQ(rows.size(), 1u);
@@ -195,6 +201,7 @@ TEST(MetricsRecorder, ErrorRatesRetriesAndDatastoreCalls) {
   EXPECT_EQ(rows[0].at("db_rps"), "2");
   EXPECT_EQ(rows[0].at("db_err"), "0.5");
   EXPECT_EQ(rows[0].at("db_lat_99"), "4");
+  EXPECT_EQ(rows[0].at("db_refused"), "2");
 }
 
 TEST(MetricsRecorder, RoutesAndAllRoutes) {
@@ -230,7 +237,7 @@ twin::Snapshot snapshot_at(double time_s, double front_cpu_total, double h1_busy
                        {"front", "db", 1, twin::BreakerState::open}};
   const auto replica_reads = static_cast<std::uint64_t>(50 * time_s);
   const auto replica_stale_reads = static_cast<std::uint64_t>(5 * time_s);
-  snapshot.datastores = {{"db", 0, true, 99.0, 1, 50, 0, 10},
+  snapshot.datastores = {{"db", 0, true, 99.0, 7, 50, 0, 10},
                          {"db", 1, true, 12.5, 1, replica_reads, replica_stale_reads, 0}};
   return snapshot;
 }
@@ -256,6 +263,7 @@ TEST(MetricsRecorder, GaugesAndRatesFromSnapshots) {
   EXPECT_EQ(rows[0].at("front_to_back_pool_waiters"), "2");
   EXPECT_EQ(rows[0].at("h1_host_cpu"), "0.5");
   EXPECT_EQ(rows[0].at("db_replication_lag_ms"), "12.5");  // replicas only
+  EXPECT_EQ(rows[0].at("db_connections"), "7");            // the busiest node
   EXPECT_EQ(rows[0].at("db_stale_read_rate"), "0.05");     // 5 stale of 100 reads
   EXPECT_EQ(rows[1].at("front_cpu"), "1.5");
   EXPECT_EQ(rows[1].at("h1_host_cpu"), "0");

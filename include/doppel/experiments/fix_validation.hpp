@@ -1,0 +1,87 @@
+// `doppel validate`: each candidate fix simulated against the cause, next to the cause left
+// alone and to no cause at all, and judged (fix_verdict.hpp) before anyone touches production.
+// Fix file format "fixes/v1": docs/diagnosis.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "doppel/experiments/automation_policy.hpp"
+#include "doppel/experiments/fix_verdict.hpp"
+#include "doppel/experiments/simulation_batch.hpp"
+#include "doppel/model/topology.hpp"
+
+namespace doppel::experiments {
+
+inline constexpr const char* kFixesFormat = "fixes/v1";
+
+struct Fix {
+  std::string name;
+  std::string description;
+  std::string kind;  // the action kind the automation policy knows: "rollback", "pool_size"...
+  double at_s = 0.0;
+  // The cause's injections (by name) that this fix ends at at_s: a rollback.
+  std::vector<std::string> rollback;
+  // Topology changes (the deploy vocabulary: set / scale / remove at a JSON pointer).
+  nlohmann::json changes = nlohmann::json::array();
+  // Any other scenario/v1 injections (a route fix as route_change, a rate limit...).
+  nlohmann::json injections = nlohmann::json::array();
+  // The scenario/v1 injections the fix arm adds to the cause (built by load_fixes).
+  nlohmann::json arm_injections = nlohmann::json::array();
+  FixAction action;  // for the automation policy: what it touches
+};
+
+// Reads a fixes/v1 file and checks each fix, applied to the cause scenario, against the
+// topology. Errors are InputError with the file and JSON pointer.
+std::vector<Fix> load_fixes(const std::filesystem::path& file, const nlohmann::json& cause,
+                            const model::Topology& topology);
+std::vector<Fix> parse_fixes(const nlohmann::json& document, const std::string& file_label,
+                             const nlohmann::json& cause, const model::Topology& topology);
+
+// The cause scenario as a what-if: without its topology path and abort conditions.
+nlohmann::json cause_document(const std::filesystem::path& scenario_file);
+
+struct FixValidationOptions {
+  BatchOptions batch;
+  std::filesystem::path work_dir;
+  int replications = 5;
+  std::uint64_t seed = 1;
+  double duration_s = 0.0;  // <= 0: the cause scenario's
+  // Figures count the requests that start this long after the latest fix.
+  double settle_s = 10.0;
+  AutomationPolicy policy;
+};
+
+struct ArmRuns {
+  std::string name;  // "no cause", "cause", or the fix's name
+  nlohmann::json scenario;
+  std::vector<std::filesystem::path> replication_dirs;
+  ArmResults figures;
+  // route_<r>_err and route_<r>_lat_99 per metrics row, mean over the replications.
+  MetricSeries mean_series;
+};
+
+struct FixValidation {
+  double judge_from_s = 0.0;
+  double duration_s = 0.0;
+  int replications = 0;
+  int simulations = 0;
+  ArmRuns no_cause;
+  ArmRuns cause;
+  std::vector<ArmRuns> fixes;
+  std::vector<FixVerdict> verdicts;
+  std::vector<Recommendation> recommendations;
+};
+
+FixValidation validate_fixes(const nlohmann::json& cause, const std::vector<Fix>& fixes,
+                             const model::Topology& topology, const FixValidationOptions& options);
+
+// validation.json ("doppel-validation/v1").
+void write_validation_json(std::ostream& out, const FixValidation& validation);
+
+}  // namespace doppel::experiments

@@ -1,0 +1,90 @@
+#include "cli/hypothesis_output.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace doppel::cli {
+
+namespace {
+
+void write_text(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+}
+
+}  // namespace
+
+void write_diagnosis(const std::filesystem::path& out_dir,
+                     const experiments::SimulatedDiagnosis& diagnosis) {
+  std::ostringstream json;
+  experiments::write_simulated_diagnosis_json(json, diagnosis);
+  write_text(out_dir / "diagnosis.json", json.str());
+}
+
+void print_diagnosis(const experiments::SimulatedDiagnosis& diagnosis, std::size_t candidates) {
+  fmt::print("Onset of the symptoms: {:g} s; compared over {:g}-{:g} s\n", diagnosis.onset_s,
+             diagnosis.window_start_s, diagnosis.window_end_s);
+  fmt::print(
+      "{} candidates: {} not simulated (nothing observed at them), {} screened, {} kept; {} "
+      "simulations{}\n\n",
+      candidates, diagnosis.pruned.size(), diagnosis.screening.ranking.size(),
+      diagnosis.leaders.size(), diagnosis.simulations,
+      diagnosis.stopped_early ? " (stopped early: the leader is clear)" : "");
+  const auto causes = experiments::rank_causes(diagnosis);
+  fmt::print("{:>4}  {:<40} {:>11}  {}\n", "rank", "cause", "probability", "best variant");
+  for (std::size_t i = 0; i < causes.size() && i < 5; ++i) {
+    fmt::print("{:>4}  {:<40} {:>11.3f}  {}\n", i + 1, causes[i].cause, causes[i].posterior,
+               causes[i].best_candidate);
+  }
+  fmt::print("\nThe leading candidates, with their evidence:\n\n");
+  experiments::print_diagnosis_table(std::cout, diagnosis.result);
+}
+
+void write_validation(const std::filesystem::path& out_dir,
+                      const experiments::FixValidation& validation) {
+  std::ostringstream json;
+  experiments::write_validation_json(json, validation);
+  write_text(out_dir / "validation.json", json.str());
+}
+
+void print_validation(const experiments::FixValidation& validation) {
+  experiments::print_fix_verdicts(std::cout, validation.verdicts);
+  for (const auto& recommendation : validation.recommendations) {
+    fmt::print("\n");
+    experiments::print_recommendation(std::cout, recommendation);
+  }
+  fmt::print("\nDoppel recommends; it changes nothing in production.\n");
+}
+
+void add_fix_sections(report::ReportInput& report, const std::vector<experiments::Fix>& fixes,
+                      const experiments::FixValidation& validation) {
+  for (std::size_t f = 0; f < fixes.size(); ++f) {
+    report::FixSection section;
+    section.verdict = validation.verdicts[f];
+    section.recommendation = validation.recommendations[f];
+    for (const auto& [metric, title, unit] :
+         {std::tuple{"all_routes_err", "error rate, every route", "share"},
+          std::tuple{"all_routes_lat_99", "p99 latency, every route", "ms"}}) {
+      report::LineChart chart;
+      chart.title = fmt::format("{}: {}", fixes[f].name, title);
+      chart.y_label = unit;
+      const auto add = [&](const experiments::ArmRuns& arm, const std::string& label, bool dashed) {
+        const auto found = arm.mean_series.find(metric);
+        if (found != arm.mean_series.end()) chart.curves.push_back({label, found->second, dashed});
+      };
+      add(validation.no_cause, "no cause", true);
+      add(validation.cause, "cause alone", false);
+      add(validation.fixes[f], "cause + fix", false);
+      section.charts.push_back(std::move(chart));
+    }
+    report.fixes.push_back(std::move(section));
+  }
+}
+
+}  // namespace doppel::cli

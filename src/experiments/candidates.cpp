@@ -1,0 +1,250 @@
+#include "doppel/experiments/candidates.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "doppel/faults/scenario.hpp"
+#include "doppel/model/input_error.hpp"
+
+namespace doppel::experiments {
+
+namespace {
+
+using Json = nlohmann::json;
+
+Candidate make(std::string kind, std::string component, const std::string& magnitude,
+               std::string description, Json injection) {
+  Candidate candidate;
+  candidate.cause = kind + "@" + component;
+  candidate.name = magnitude.empty() ? candidate.cause : candidate.cause + " " + magnitude;
+  candidate.kind = std::move(kind);
+  candidate.component = std::move(component);
+  candidate.description = std::move(description);
+  injection["name"] = candidate.name;
+  if (!injection.contains("kind")) injection["kind"] = candidate.kind;
+  injection["start_s"] = 0;
+  candidate.injections.push_back(std::move(injection));
+  return candidate;
+}
+
+Candidate no_fault() {
+  Candidate candidate;
+  candidate.name = "no fault";
+  candidate.cause = candidate.name;
+  candidate.description = "nothing happened: the symptoms are noise (the null hypothesis)";
+  candidate.null_hypothesis = true;
+  return candidate;
+}
+
+// The scenario a candidate runs as, for checking it against the topology.
+Json scenario_document(const Json& injections) {
+  return Json{{"doppel", faults::kScenarioFormat},
+              {"name", "candidate"},
+              {"duration_s", 60},
+              {"injections", injections}};
+}
+
+}  // namespace
+
+std::vector<Candidate> auto_candidates(const model::Topology& topology,
+                                       const AutoCandidateOptions& options) {
+  std::vector<Candidate> candidates = {no_fault()};
+  for (const auto& service : topology.services) {
+    const std::string& name = service.name;
+    const Json target{{"service", name}};
+    for (const double ms : options.latency_ms) {
+      candidates.push_back(make("latency", name, fmt::format("{:g}ms", ms),
+                                fmt::format("{:g} ms added to every request to {}", ms, name),
+                                Json{{"target", target}, {"parameters", {{"ms", ms}}}}));
+    }
+    for (const double share : options.cpu_stress_share) {
+      candidates.push_back(
+          make("cpu_stress", name, fmt::format("{:g}%", share * 100.0),
+               fmt::format("{:g}% of the cores of {}'s hosts taken", share * 100.0, name),
+               Json{{"target", target}, {"parameters", {{"share", share}}}}));
+    }
+    for (const double rate : options.error_rate) {
+      candidates.push_back(make("error_rate", name, fmt::format("{:g}%", rate * 100.0),
+                                fmt::format("{} fails {:g}% of its requests", name, rate * 100.0),
+                                Json{{"target", target}, {"parameters", {{"rate", rate}}}}));
+    }
+    for (const double rate : options.packet_loss_rate) {
+      candidates.push_back(
+          make("packet_loss", name, fmt::format("{:g}%", rate * 100.0),
+               fmt::format("{:g}% of packets to and from {} lost", rate * 100.0, name),
+               Json{{"target", target}, {"parameters", {{"rate", rate}}}}));
+    }
+    candidates.push_back(make("instance_crash", name, "one",
+                              fmt::format("one instance of {} crashes", name),
+                              Json{{"target", {{"service", name}, {"mode", "one"}}}}));
+    if (service.replicas > 1) {
+      candidates.push_back(make("instance_crash", name, "all",
+                                fmt::format("every instance of {} crashes", name),
+                                Json{{"target", target}}));
+    }
+    candidates.push_back(make("dns_failure", name, "", fmt::format("{} stops resolving", name),
+                              Json{{"target", target}}));
+  }
+  for (const auto& datastore : topology.datastores) {
+    const std::string& name = datastore.name;
+    const Json target{{"datastore", name}};
+    for (const double factor : options.datastore_slowdown_factor) {
+      candidates.push_back(
+          make("datastore_slowdown", name, fmt::format("x{:g}", factor),
+               fmt::format("every query of {} {:g}x slower (a schema change, a missing index)",
+                           name, factor),
+               Json{{"target", target}, {"parameters", {{"factor", factor}}}}));
+    }
+    if (datastore.replicas.empty()) continue;
+    for (const double lag : options.replication_lag_ms) {
+      candidates.push_back(make("replication_lag", name, fmt::format("{:g}ms", lag),
+                                fmt::format("{}'s replicas fall {:g} ms behind", name, lag),
+                                Json{{"target", target}, {"parameters", {{"lag_ms", lag}}}}));
+    }
+  }
+  for (const auto& edge : topology.edges) {
+    if (edge.pool.size <= 0 || edge.from == "*") continue;
+    const std::string component = edge.from + "->" + edge.to;
+    for (const int size : options.shrunk_pool_size) {
+      if (size >= edge.pool.size) continue;
+      const Json change{{"set", fmt::format("/edges/{}/connection_pool/size", component)},
+                        {"value", size}};
+      candidates.push_back(
+          make("pool_exhaustion", component, fmt::format("size {}", size),
+               fmt::format("a deploy shrinks {}'s connection pool to {} to {}", edge.from, edge.to,
+                           size),
+               Json{{"kind", "deploy"}, {"parameters", {{"changes", Json::array({change})}}}}));
+    }
+  }
+  for (const auto& client : topology.workload.clients) {
+    for (const double factor : options.traffic_surge_factor) {
+      candidates.push_back(
+          make("traffic_surge", client.name, fmt::format("x{:g}", factor),
+               fmt::format("{}'s traffic x{:g}", client.name, factor),
+               Json{{"target", {{"client", client.name}}}, {"parameters", {{"factor", factor}}}}));
+    }
+  }
+  if (topology.zones.size() >= 2) {
+    for (const auto& zone : topology.zones) {
+      candidates.push_back(make("zone_outage", zone.name, "",
+                                fmt::format("{} goes dark", zone.name),
+                                Json{{"target", {{"zone", zone.name}}}}));
+    }
+    Json others = Json::array();
+    for (std::size_t z = 1; z < topology.zones.size(); ++z)
+      others.push_back(topology.zones[z].name);
+    candidates.push_back(make(
+        "partition", topology.zones[0].name, "",
+        fmt::format("{} cut off from the other zones", topology.zones[0].name),
+        Json{{"parameters", {{"of", "zone"}, {"a", {topology.zones[0].name}}, {"b", others}}}}));
+  }
+  return candidates;
+}
+
+std::vector<Candidate> parse_candidates(const nlohmann::json& document,
+                                        const std::string& file_label,
+                                        const model::Topology& topology) {
+  const auto fail = [&](const std::string& pointer, const std::string& message) -> void {
+    throw InputError(file_label, InputLocation{pointer, {}, {}, {}}, message);
+  };
+  if (!document.is_object()) fail("", "expected an object with \"doppel\": \"candidates/v1\"");
+  if (document.value("doppel", "") != kCandidatesFormat) {
+    fail("/doppel", fmt::format("expected \"{}\"", kCandidatesFormat));
+  }
+  const auto list = document.find("candidates");
+  if (list == document.end() || !list->is_array() || list->empty()) {
+    fail("/candidates", "expected a non-empty array of candidates");
+  }
+  std::vector<Candidate> candidates;
+  std::set<std::string> names;
+  bool has_null = false;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const std::string at = fmt::format("/candidates/{}", i);
+    const auto& entry = (*list)[i];
+    if (!entry.is_object()) fail(at, "expected an object");
+    for (const auto& [key, value] : entry.items()) {
+      if (key != "name" && key != "cause" && key != "description" && key != "injections") {
+        fail(at + "/" + key, "unknown member (expected name, cause, description, injections)");
+      }
+    }
+    Candidate candidate;
+    if (!entry.contains("name") || !entry["name"].is_string() ||
+        entry["name"].get<std::string>().empty()) {
+      fail(at + "/name", "expected a non-empty string");
+    }
+    candidate.name = entry["name"].get<std::string>();
+    candidate.cause = candidate.name;
+    if (entry.contains("cause")) {
+      if (!entry["cause"].is_string()) fail(at + "/cause", "expected a string");
+      candidate.cause = entry["cause"].get<std::string>();
+    }
+    if (!names.insert(candidate.name).second) {
+      fail(at + "/name", fmt::format("\"{}\" names an earlier candidate too", candidate.name));
+    }
+    if (entry.contains("description")) {
+      if (!entry["description"].is_string()) fail(at + "/description", "expected a string");
+      candidate.description = entry["description"].get<std::string>();
+    }
+    const Json injections = entry.value("injections", Json::array());
+    if (!injections.is_array()) fail(at + "/injections", "expected an array");
+    try {
+      (void)faults::parse_scenario(scenario_document(injections), "candidate", topology);
+    } catch (const InputError& error) {
+      // The scenario's pointer starts at its /injections: re-root it in the candidates file.
+      fail(at + error.where().json_pointer, error.message());
+    }
+    candidate.injections = injections;
+    candidate.null_hypothesis = injections.empty();
+    has_null = has_null || candidate.null_hypothesis;
+    if (!injections.empty()) {
+      candidate.kind = injections[0].value("kind", "");
+      const auto& target = injections[0].value("target", Json::object());
+      if (!target.empty() && target.begin()->is_string()) {
+        candidate.component = target.begin()->get<std::string>();
+      }
+    }
+    candidates.push_back(std::move(candidate));
+  }
+  if (!has_null) candidates.insert(candidates.begin(), no_fault());
+  return candidates;
+}
+
+std::vector<Candidate> load_candidates(const std::filesystem::path& file,
+                                       const model::Topology& topology) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file.string(), {}, "cannot open the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  Json document;
+  try {
+    document = Json::parse(text.str());
+  } catch (const Json::parse_error& error) {
+    throw InputError(file.string(),
+                     InputLocation{"", {}, {}, static_cast<std::int64_t>(error.byte)},
+                     "not valid JSON");
+  }
+  return parse_candidates(document, file.string(), topology);
+}
+
+nlohmann::json candidate_scenario(const Candidate& candidate, double onset_s, double duration_s,
+                                  std::uint64_t seed) {
+  Json injections = candidate.injections;
+  for (auto& injection : injections) {
+    injection["start_s"] = onset_s + injection.value("start_s", 0.0);
+    if (injection.contains("end_s")) {
+      injection["end_s"] = onset_s + injection["end_s"].get<double>();
+    }
+  }
+  return Json{{"doppel", faults::kScenarioFormat},
+              {"name", candidate.name},
+              {"description", candidate.description},
+              {"duration_s", duration_s},
+              {"seed", seed},
+              {"injections", std::move(injections)},
+              {"steady_state", {{"slos", "topology"}}}};
+}
+
+}  // namespace doppel::experiments

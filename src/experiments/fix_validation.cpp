@@ -1,0 +1,402 @@
+#include "doppel/experiments/fix_validation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "doppel/faults/scenario.hpp"
+#include "doppel/model/input_error.hpp"
+
+namespace doppel::experiments {
+
+namespace {
+
+using Json = nlohmann::json;
+
+[[noreturn]] void fail(const std::string& file, const std::string& pointer,
+                       const std::string& message) {
+  throw InputError(file, InputLocation{pointer, {}, {}, {}}, message);
+}
+
+Json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file.string(), {}, "cannot open the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return Json::parse(text.str());
+  } catch (const Json::parse_error& error) {
+    throw InputError(file.string(),
+                     InputLocation{"", {}, {}, static_cast<std::int64_t>(error.byte)},
+                     "not valid JSON");
+  }
+}
+
+// The cause with the fix applied: rolled-back injections end at the fix's time, the fix's own
+// injections are added.
+Json fix_arm_scenario(const Json& cause, const Fix& fix) {
+  Json scenario = cause;
+  scenario["name"] = fix.name;
+  for (auto& injection : scenario["injections"]) {
+    const std::string name = injection.value("name", "");
+    if (std::find(fix.rollback.begin(), fix.rollback.end(), name) == fix.rollback.end()) continue;
+    const double end = injection.contains("end_s") ? injection["end_s"].get<double>() : fix.at_s;
+    injection["end_s"] = std::min(end, fix.at_s);
+  }
+  for (const auto& injection : fix.arm_injections) scenario["injections"].push_back(injection);
+  return scenario;
+}
+
+// What a change pointer touches, for the automation policy's interlocks.
+void add_targets(const Json& changes, const model::Topology& topology, FixAction& action) {
+  const auto add = [&](const std::string& component, bool datastore) {
+    for (const auto& target : action.targets) {
+      if (target.component == component) return;
+    }
+    FixAction::Target target;
+    target.component = component;
+    target.datastore = datastore;
+    if (const auto* service = topology.find_service(component)) {
+      target.instances_touched = target.instances_total = std::max(1, service->replicas);
+    }
+    action.targets.push_back(std::move(target));
+  };
+  for (const auto& change : changes) {
+    std::string pointer;
+    for (const char* op : {"set", "scale", "remove"}) {
+      if (change.contains(op) && change[op].is_string()) pointer = change[op].get<std::string>();
+    }
+    std::vector<std::string> parts;
+    std::stringstream split(pointer);
+    for (std::string part; std::getline(split, part, '/');) {
+      if (!part.empty()) parts.push_back(part);
+    }
+    if (parts.size() < 2) {
+      if (!parts.empty()) add(parts[0], false);
+      continue;
+    }
+    if (parts[0] == "edges") {
+      const auto arrow = parts[1].find("->");
+      add(arrow == std::string::npos ? parts[1] : parts[1].substr(0, arrow), false);
+    } else if (parts[0] == "datastores") {
+      add(parts[1], true);
+    } else if (parts[0] == "services") {
+      add(parts[1], false);
+    } else {
+      add(parts[0], false);  // gateway, edge_defaults...
+    }
+  }
+}
+
+std::string slug(const std::string& name) {
+  std::string text;
+  for (const char c : name) {
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.';
+    text += keep ? c : '-';
+  }
+  return text;
+}
+
+MetricSeries mean_of(const std::vector<MetricSeries>& replications,
+                     const std::vector<std::string>& metrics) {
+  MetricSeries mean;
+  for (const auto& metric : metrics) {
+    TimeSeries sum;
+    std::vector<int> counts;
+    for (const auto& replication : replications) {
+      const auto found = replication.find(metric);
+      if (found == replication.end()) continue;
+      for (std::size_t i = 0; i < found->second.size(); ++i) {
+        if (sum.size() <= i) {
+          sum.push_back({found->second[i].t_s, 0.0});
+          counts.push_back(0);
+        }
+        sum[i].value += found->second[i].value;
+        ++counts[i];
+      }
+    }
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i].value /= std::max(1, counts[i]);
+    if (!sum.empty()) mean.emplace(metric, std::move(sum));
+  }
+  return mean;
+}
+
+}  // namespace
+
+Json cause_document(const std::filesystem::path& scenario_file) {
+  Json cause = read_json(scenario_file);
+  if (!cause.is_object()) fail(scenario_file.string(), "", "expected a scenario/v1 object");
+  cause.erase("topology");
+  cause.erase("abort_conditions");
+  if (!cause.contains("injections")) cause["injections"] = Json::array();
+  return cause;
+}
+
+std::vector<Fix> parse_fixes(const Json& document, const std::string& file_label, const Json& cause,
+                             const model::Topology& topology) {
+  if (!document.is_object())
+    fail(file_label, "", "expected an object with \"doppel\": \"fixes/v1\"");
+  if (document.value("doppel", "") != kFixesFormat) {
+    fail(file_label, "/doppel", fmt::format("expected \"{}\"", kFixesFormat));
+  }
+  const auto list = document.find("fixes");
+  if (list == document.end() || !list->is_array() || list->empty()) {
+    fail(file_label, "/fixes", "expected a non-empty array of fixes");
+  }
+  std::set<std::string> cause_injections;
+  for (const auto& injection : cause.value("injections", Json::array())) {
+    cause_injections.insert(injection.value("name", ""));
+  }
+  std::vector<Fix> fixes;
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const std::string at = fmt::format("/fixes/{}", i);
+    const Json& entry = (*list)[i];
+    if (!entry.is_object()) fail(file_label, at, "expected an object");
+    static const std::set<std::string> known = {"name",     "description", "kind",      "at_s",
+                                                "rollback", "changes",     "injections"};
+    for (const auto& [key, value] : entry.items()) {
+      if (!known.contains(key)) {
+        fail(file_label, at + "/" + key,
+             "unknown member (expected name, description, kind, at_s, rollback, changes, "
+             "injections)");
+      }
+    }
+    Fix fix;
+    if (!entry.contains("name") || !entry["name"].is_string() ||
+        entry["name"].get<std::string>().empty()) {
+      fail(file_label, at + "/name", "expected a non-empty string");
+    }
+    fix.name = entry["name"].get<std::string>();
+    if (!names.insert(fix.name).second) {
+      fail(file_label, at + "/name", fmt::format("\"{}\" names an earlier fix too", fix.name));
+    }
+    if (entry.contains("description")) {
+      if (!entry["description"].is_string())
+        fail(file_label, at + "/description", "expected a string");
+      fix.description = entry["description"].get<std::string>();
+    }
+    if (!entry.contains("at_s") || !entry["at_s"].is_number() || entry["at_s"].get<double>() < 0) {
+      fail(file_label, at + "/at_s", "expected the time the fix is applied, in seconds (>= 0)");
+    }
+    fix.at_s = entry["at_s"].get<double>();
+    if (entry.contains("rollback")) {
+      const Json& rollback = entry["rollback"];
+      if (!rollback.is_array())
+        fail(file_label, at + "/rollback", "expected an array of injection names");
+      for (std::size_t r = 0; r < rollback.size(); ++r) {
+        const std::string place = fmt::format("{}/rollback/{}", at, r);
+        if (!rollback[r].is_string()) fail(file_label, place, "expected an injection name");
+        const std::string name = rollback[r].get<std::string>();
+        if (!cause_injections.contains(name)) {
+          fail(file_label, place, fmt::format("the cause has no injection named \"{}\"", name));
+        }
+        fix.rollback.push_back(name);
+      }
+    }
+    if (entry.contains("changes")) {
+      if (!entry["changes"].is_array())
+        fail(file_label, at + "/changes", "expected an array of changes");
+      fix.changes = entry["changes"];
+    }
+    if (entry.contains("injections")) {
+      if (!entry["injections"].is_array())
+        fail(file_label, at + "/injections", "expected an array");
+      fix.injections = entry["injections"];
+    }
+    if (fix.rollback.empty() && fix.changes.empty() && fix.injections.empty()) {
+      fail(file_label, at, "a fix needs a rollback, changes or injections");
+    }
+    fix.kind = entry.value("kind", fix.rollback.empty() ? "change" : "rollback");
+    std::size_t own_deploy = 0;
+    const std::size_t cause_count = cause.value("injections", Json::array()).size();
+    if (!fix.changes.empty()) {
+      own_deploy = cause_count + fix.arm_injections.size();
+      fix.arm_injections.push_back(Json{{"name", fix.name},
+                                        {"kind", "deploy"},
+                                        {"start_s", fix.at_s},
+                                        {"parameters", {{"changes", fix.changes}}}});
+    }
+    const std::size_t first_own = cause_count + fix.arm_injections.size();
+    for (const auto& injection : fix.injections) fix.arm_injections.push_back(injection);
+
+    // Checked as the scenario the fix arm runs; errors pointed back into the fixes file.
+    try {
+      (void)faults::parse_scenario(fix_arm_scenario(cause, fix), "fix", topology);
+    } catch (const InputError& error) {
+      const std::string& pointer = error.where().json_pointer;
+      std::string place = at;
+      const std::string deploy_prefix =
+          fmt::format("/injections/{}/parameters/changes", own_deploy);
+      if (!fix.changes.empty() && pointer.starts_with(deploy_prefix)) {
+        place = at + "/changes" + pointer.substr(deploy_prefix.size());
+      } else {
+        for (std::size_t j = 0; j < fix.injections.size(); ++j) {
+          const std::string prefix = fmt::format("/injections/{}", first_own + j);
+          if (pointer == prefix || pointer.starts_with(prefix + "/")) {
+            place = fmt::format("{}/injections/{}{}", at, j, pointer.substr(prefix.size()));
+          }
+        }
+      }
+      fail(file_label, place, error.message());
+    }
+
+    fix.action.name = fix.name;
+    fix.action.kind = fix.kind;
+    fix.action.description = fix.description.empty() ? fix.name : fix.description;
+    add_targets(fix.changes, topology, fix.action);
+    for (const auto& injection : cause.value("injections", Json::array())) {
+      if (std::find(fix.rollback.begin(), fix.rollback.end(), injection.value("name", "")) ==
+          fix.rollback.end()) {
+        continue;
+      }
+      add_targets(injection.value("parameters", Json::object()).value("changes", Json::array()),
+                  topology, fix.action);
+    }
+    fixes.push_back(std::move(fix));
+  }
+  return fixes;
+}
+
+std::vector<Fix> load_fixes(const std::filesystem::path& file, const Json& cause,
+                            const model::Topology& topology) {
+  return parse_fixes(read_json(file), file.string(), cause, topology);
+}
+
+FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
+                             const model::Topology& topology, const FixValidationOptions& options) {
+  FixValidation validation;
+  validation.replications = std::max(1, options.replications);
+  validation.duration_s = options.duration_s > 0.0
+                              ? options.duration_s
+                              : cause.value("duration_s", topology.workload.duration_s);
+  double latest_fix = 0.0;
+  for (const auto& fix : fixes) latest_fix = std::max(latest_fix, fix.at_s);
+  validation.judge_from_s = latest_fix + options.settle_s;
+  if (validation.judge_from_s >= validation.duration_s) {
+    throw InputError(
+        "--settle", {},
+        fmt::format("the figures would start at {:g} s (latest fix {:g} s + settle "
+                    "{:g} s), not before the end of the run ({:g} s)",
+                    validation.judge_from_s, latest_fix, options.settle_s, validation.duration_s));
+  }
+
+  validation.no_cause.name = "no cause";
+  validation.no_cause.scenario = cause;
+  validation.no_cause.scenario["injections"] = Json::array();
+  validation.cause.name = "cause";
+  validation.cause.scenario = cause;
+  for (const auto& fix : fixes) {
+    ArmRuns arm;
+    arm.name = fix.name;
+    arm.scenario = fix_arm_scenario(cause, fix);
+    validation.fixes.push_back(std::move(arm));
+  }
+  std::vector<ArmRuns*> arms = {&validation.no_cause, &validation.cause};
+  for (auto& arm : validation.fixes) arms.push_back(&arm);
+
+  std::vector<SimulationJob> jobs;
+  for (std::size_t a = 0; a < arms.size(); ++a) {
+    for (int r = 0; r < validation.replications; ++r) {
+      SimulationJob job;
+      job.scenario = arms[a]->scenario;
+      job.seed = options.seed + static_cast<std::uint64_t>(r);
+      job.duration_s = validation.duration_s;
+      job.judge_from_s = validation.judge_from_s;
+      job.dir = options.work_dir / fmt::format("{:02}-{}", a, slug(arms[a]->name)) /
+                fmt::format("rep-{:03}", r);
+      arms[a]->replication_dirs.push_back(job.dir);
+      jobs.push_back(std::move(job));
+    }
+  }
+  run_batch(jobs, options.batch);
+  validation.simulations = static_cast<int>(jobs.size());
+
+  std::vector<std::string> curve_metrics = {"all_routes_err", "all_routes_lat_99"};
+  for (const auto& route : topology.gateway.routes) {
+    curve_metrics.push_back("route_" + route.name + "_err");
+    curve_metrics.push_back("route_" + route.name + "_lat_99");
+  }
+  for (ArmRuns* arm : arms) {
+    std::vector<telemetry::Summary> summaries;
+    std::vector<MetricSeries> series;
+    for (const auto& dir : arm->replication_dirs) {
+      summaries.push_back(read_judged_slos(dir));
+      series.push_back(read_job_metrics(dir));
+    }
+    arm->figures = figures_from_summaries(summaries);
+    for (const auto& datastore : topology.datastores) {
+      std::vector<double> peaks;
+      for (const auto& s : series) {
+        peaks.push_back(peak_after(s, datastore.name + "_refused", validation.judge_from_s));
+      }
+      arm->figures.figures.push_back(
+          saturation_figure(fmt::format("datastore {} refused connections (max_connections {})",
+                                        datastore.name, datastore.max_connections),
+                            "per s", 0.0, peaks));
+    }
+    arm->mean_series = mean_of(series, curve_metrics);
+  }
+  for (std::size_t f = 0; f < fixes.size(); ++f) {
+    validation.verdicts.push_back(judge_fix(fixes[f].name, &validation.no_cause.figures,
+                                            validation.cause.figures, validation.fixes[f].figures));
+    validation.recommendations.push_back(
+        recommend(validation.verdicts.back(), fixes[f].action, options.policy));
+  }
+  return validation;
+}
+
+void write_validation_json(std::ostream& out, const FixValidation& validation) {
+  const auto interval_json = [](const FigureInterval& interval) {
+    const auto finite = [](double v) { return std::isfinite(v) ? Json(v) : Json(); };
+    return Json{{"replications", interval.replications},
+                {"mean", finite(interval.mean)},
+                {"lower", finite(interval.lower)},
+                {"upper", finite(interval.upper)}};
+  };
+  Json fixes = Json::array();
+  for (std::size_t f = 0; f < validation.verdicts.size(); ++f) {
+    const auto& verdict = validation.verdicts[f];
+    const auto& recommendation = validation.recommendations[f];
+    Json figures = Json::array();
+    for (const auto& figure : verdict.figures) {
+      Json json{{"name", figure.name},
+                {"kind", figure.kind == Figure::Kind::slo ? "slo" : "saturation"},
+                {"unit", figure.unit},
+                {"limit", figure.limit},
+                {"cause", interval_json(figure.cause)},
+                {"fix", interval_json(figure.fix)},
+                {"broken_by_cause", figure.broken_by_cause},
+                {"outcome", figure.outcome}};
+      if (figure.no_cause) json["no_cause"] = interval_json(*figure.no_cause);
+      figures.push_back(std::move(json));
+    }
+    Json rollout = Json::array();
+    for (const auto& stage : recommendation.rollout) {
+      rollout.push_back({{"share", stage.share}, {"action", stage.action}, {"check", stage.check}});
+    }
+    fixes.push_back({{"fix", verdict.fix},
+                     {"verdict", to_string(verdict.kind)},
+                     {"reason", verdict.reason},
+                     {"breaks", verdict.breaks},
+                     {"uncertain_figure", verdict.uncertain_figure},
+                     {"suggested_replications", verdict.suggested_replications},
+                     {"automation",
+                      {{"level", to_string(recommendation.level)},
+                       {"needs_human_approval", recommendation.needs_human_approval},
+                       {"approval_reasons", recommendation.approval_reasons},
+                       {"rollout", std::move(rollout)}}},
+                     {"figures", std::move(figures)}});
+  }
+  const Json doc{{"format", "doppel-validation/v1"},      {"judge_from_s", validation.judge_from_s},
+                 {"duration_s", validation.duration_s},   {"replications", validation.replications},
+                 {"simulations", validation.simulations}, {"fixes", std::move(fixes)}};
+  out << doc.dump(2) << '\n';
+}
+
+}  // namespace doppel::experiments

@@ -1,0 +1,346 @@
+#include "doppel/experiments/simulated_diagnosis.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "doppel/model/input_error.hpp"
+
+namespace doppel::experiments {
+
+namespace {
+
+double median_of(std::vector<double> values) {
+  if (values.empty()) return 0.0;
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
+double series_end(const MetricSeries& series) {
+  double end = 0.0;
+  for (const auto& [name, points] : series) {
+    if (!points.empty()) end = std::max(end, points.back().t_s);
+  }
+  return end;
+}
+
+// "datastore_slowdown@redis-cart" -> "datastore_slowdown-redis-cart": a directory name.
+std::string slug(const std::string& name) {
+  std::string text;
+  for (const char c : name) {
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.';
+    text += keep ? c : '-';
+  }
+  return text;
+}
+
+}  // namespace
+
+namespace {
+
+// A metric's baseline: where it sits, how much it moves, and its range.
+struct Baseline {
+  double center = 0.0;
+  double scale = 1.0;
+  double low = 0.0;
+  double high = 0.0;
+
+  bool departs(double value, const OnsetOptions& options) const {
+    const double margin = options.range_margin * (high - low);
+    return std::abs(value - center) > options.threshold * scale &&
+           (value > high + margin || value < low - margin);
+  }
+};
+
+Baseline baseline_of(const std::vector<double>& values, const OnsetOptions& options) {
+  Baseline baseline;
+  baseline.center = median_of(values);
+  std::vector<double> deviations;
+  for (const double value : values) deviations.push_back(std::abs(value - baseline.center));
+  baseline.scale =
+      std::max({median_of(deviations) * 1.4826, options.relative_floor * std::abs(baseline.center),
+                options.absolute_floor});
+  baseline.low = *std::min_element(values.begin(), values.end());
+  baseline.high = *std::max_element(values.begin(), values.end());
+  return baseline;
+}
+
+}  // namespace
+
+std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options) {
+  std::optional<double> onset;
+  for (const auto& [name, points] : observed) {
+    const auto baseline_points = std::max<std::size_t>(
+        static_cast<std::size_t>(options.min_baseline_points),
+        static_cast<std::size_t>(std::ceil(options.baseline_share * double(points.size()))));
+    const auto window = static_cast<std::size_t>(std::max(1, options.persistence_points));
+    if (points.size() < baseline_points + window) continue;
+    std::vector<double> values;
+    for (std::size_t i = 0; i < baseline_points; ++i) values.push_back(points[i].value);
+    const Baseline baseline = baseline_of(values, options);
+    std::vector<bool> departs;
+    for (const auto& point : points) departs.push_back(baseline.departs(point.value, options));
+    for (std::size_t i = baseline_points; i + window <= points.size(); ++i) {
+      if (!departs[i]) continue;
+      const auto beyond =
+          std::count(departs.begin() + static_cast<std::ptrdiff_t>(i),
+                     departs.begin() + static_cast<std::ptrdiff_t>(i + window), true);
+      if (double(beyond) >= options.persistence_share * double(window)) {
+        if (!onset || points[i].t_s < *onset) onset = points[i].t_s;
+        break;
+      }
+    }
+  }
+  return onset;
+}
+
+std::set<std::string> departing_metrics(const MetricSeries& observed, double from_s,
+                                        const OnsetOptions& options) {
+  std::set<std::string> departing;
+  for (const auto& [name, points] : observed) {
+    std::vector<double> before;
+    std::vector<double> after;
+    for (const auto& point : points) (point.t_s < from_s ? before : after).push_back(point.value);
+    if (before.size() < static_cast<std::size_t>(options.min_baseline_points) || after.empty()) {
+      continue;
+    }
+    if (baseline_of(before, options).departs(median_of(after), options)) departing.insert(name);
+  }
+  return departing;
+}
+
+bool worth_simulating(const Candidate& candidate, const std::set<std::string>& departing) {
+  if (candidate.null_hypothesis || candidate.component.empty()) return true;
+  if (candidate.kind == "zone_outage" || candidate.kind == "partition") return true;
+  const auto any_with_prefix = [&](const std::string& prefix) {
+    const auto it = departing.lower_bound(prefix);
+    return it != departing.end() && it->starts_with(prefix);
+  };
+  if (candidate.kind == "traffic_surge" || candidate.kind == "traffic_shift") {
+    return any_with_prefix("route_") || any_with_prefix("all_routes_");
+  }
+  const auto arrow = candidate.component.find("->");
+  if (arrow != std::string::npos) {
+    const std::string from = candidate.component.substr(0, arrow);
+    const std::string to = candidate.component.substr(arrow + 2);
+    return any_with_prefix(from + "_") || any_with_prefix(to + "_");
+  }
+  return any_with_prefix(candidate.component + "_");
+}
+
+SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
+                                          const SimulatedDiagnosisOptions& options) {
+  if (options.candidates.empty()) throw InputError("--candidates", {}, "no candidate to simulate");
+  SimulatedDiagnosis result;
+
+  // The window, and where the candidates' faults start.
+  const double observed_end = series_end(observed.series);
+  double onset = 0.0;
+  if (options.window_start_s) {
+    onset = *options.window_start_s;
+  } else if (observed.spec && !observed.spec->symptoms.empty()) {
+    onset = observed.spec->symptoms.front().from_s;
+    for (const auto& symptom : observed.spec->symptoms) onset = std::min(onset, symptom.from_s);
+  } else if (const auto detected = detect_onset(observed.series, options.onset)) {
+    // The row stamped t covers (t - 1 row, t]: the fault began inside the row before.
+    onset = std::max(0.0, *detected - 1.0);
+  } else {
+    throw InputError("--observed", {},
+                     "no metric departs from its baseline: no symptom onset found (pass "
+                     "--window START:END to say where to look)");
+  }
+  double duration = options.duration_s;
+  if (duration <= 0.0) duration = options.window_end_s.value_or(observed_end);
+  if (duration <= onset) {
+    throw InputError("--window", {},
+                     fmt::format("the window starts at {:g} s, at or after the end of the "
+                                 "simulated span ({:g} s)",
+                                 onset, duration));
+  }
+  result.onset_s = onset;
+  result.window_start_s = onset;
+  result.window_end_s = options.window_end_s.value_or(duration);
+  result.duration_s = duration;
+  const double screening_duration = options.screening_horizon_s > 0.0
+                                        ? std::min(duration, onset + options.screening_horizon_s)
+                                        : duration;
+
+  DiagnosisOptions diagnosis_options = options.diagnosis;
+  diagnosis_options.seed = options.seed;
+
+  std::set<std::string> departing;
+  const bool prune = options.prune_unaffected && !observed.spec;
+  if (prune) departing = departing_metrics(observed.series, onset, options.onset);
+
+  struct Plan {
+    const Candidate* candidate = nullptr;
+    std::filesystem::path dir;
+    CandidateRuns screening;
+    CandidateRuns deep;
+  };
+  std::vector<Plan> plans;
+  for (std::size_t c = 0; c < options.candidates.size(); ++c) {
+    const Candidate& candidate = options.candidates[c];
+    result.cause_of[candidate.name] = candidate.cause.empty() ? candidate.name : candidate.cause;
+    if (prune && !worth_simulating(candidate, departing)) {
+      result.pruned.push_back(candidate.name);
+      continue;
+    }
+    Plan plan;
+    plan.candidate = &candidate;
+    plan.dir = options.work_dir / fmt::format("{:03}-{}", c, slug(candidate.name));
+    for (auto* runs : {&plan.screening, &plan.deep}) {
+      runs->name = candidate.name;
+      runs->description = candidate.description;
+      runs->null_hypothesis = candidate.null_hypothesis;
+    }
+    plans.push_back(std::move(plan));
+  }
+
+  // Adds replications until each chosen plan has `target` of the given kind.
+  const auto replicate = [&](const std::vector<Plan*>& chosen, bool deep, int target) {
+    const double span = deep ? duration : screening_duration;
+    std::vector<SimulationJob> jobs;
+    std::vector<Plan*> owners;
+    for (Plan* plan : chosen) {
+      CandidateRuns& runs = deep ? plan->deep : plan->screening;
+      for (int r = static_cast<int>(runs.replications.size()); r < target; ++r) {
+        SimulationJob job;
+        job.scenario = candidate_scenario(*plan->candidate, onset, span, options.seed);
+        // Common random numbers: replication r of every candidate shares its seed, so the
+        // candidates differ by their fault, not by their luck.
+        job.seed = options.seed + static_cast<std::uint64_t>(r);
+        job.duration_s = span;
+        job.judge_from_s = onset;
+        job.dir = plan->dir / fmt::format("{}-{:03}", deep ? "deep" : "screen", r);
+        jobs.push_back(std::move(job));
+        owners.push_back(plan);
+      }
+    }
+    run_batch(jobs, options.batch);
+    result.simulations += static_cast<int>(jobs.size());
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+      (deep ? owners[j]->deep : owners[j]->screening)
+          .replications.push_back(read_job_metrics(jobs[j].dir));
+    }
+  };
+  const auto rank = [&](const std::vector<Plan*>& chosen, bool deep) {
+    std::vector<CandidateRuns> runs;
+    for (const Plan* plan : chosen) runs.push_back(deep ? plan->deep : plan->screening);
+    DiagnosisOptions ranked = diagnosis_options;
+    ranked.window_start_s = result.window_start_s;
+    ranked.window_end_s =
+        deep ? result.window_end_s : std::min(result.window_end_s, screening_duration);
+    return observed.spec ? diagnose(*observed.spec, runs, ranked)
+                         : diagnose(observed.series, runs, ranked);
+  };
+
+  std::vector<Plan*> everyone;
+  for (auto& plan : plans) everyone.push_back(&plan);
+  const int screening_replications = std::max(1, options.screening_replications);
+  replicate(everyone, false, screening_replications);
+  result.screening = rank(everyone, false);
+
+  result.leaders = screen(result.screening, options.screening);
+  std::vector<Plan*> leaders;
+  for (const auto& name : result.leaders) {
+    for (auto& plan : plans) {
+      if (plan.candidate->name == name) leaders.push_back(&plan);
+    }
+  }
+  // Screening runs that already cover the whole span count as the first deep replications.
+  if (screening_duration >= duration) {
+    for (Plan* plan : leaders) plan->deep.replications = plan->screening.replications;
+  }
+  int done = 0;
+  for (const Plan* plan : leaders) done = static_cast<int>(plan->deep.replications.size());
+  const int step = std::max(1, options.replications_per_round);
+  if (done == 0) {
+    done = std::min(options.replications, step);
+    replicate(leaders, true, done);
+  }
+  result.result = rank(leaders, true);
+  while (done < options.replications) {
+    if (done >= 2 && leader_is_clear(result.result, options.clear_leader_posterior)) {
+      result.stopped_early = true;
+      break;
+    }
+    done = std::min(options.replications, done + step);
+    replicate(leaders, true, done);
+    result.result = rank(leaders, true);
+  }
+  return result;
+}
+
+std::vector<RankedCause> rank_causes(const SimulatedDiagnosis& diagnosis) {
+  const auto cause_of = [&](const std::string& name) {
+    const auto found = diagnosis.cause_of.find(name);
+    return found == diagnosis.cause_of.end() ? name : found->second;
+  };
+  std::vector<RankedCause> causes;
+  const auto entry = [&](const std::string& cause) -> RankedCause& {
+    for (auto& ranked : causes) {
+      if (ranked.cause == cause) return ranked;
+    }
+    causes.push_back({cause, 0.0, 0.0, ""});
+    return causes.back();
+  };
+  // Deep pass first: the ranking is best-first, so the first variant seen is the best one.
+  for (const auto& score : diagnosis.result.ranking) {
+    RankedCause& ranked = entry(cause_of(score.name));
+    ranked.posterior += score.posterior;
+    if (ranked.best_candidate.empty()) ranked.best_candidate = score.name;
+  }
+  const std::size_t deep_causes = causes.size();
+  for (const auto& score : diagnosis.screening.ranking) {
+    RankedCause& ranked = entry(cause_of(score.name));
+    ranked.screening_posterior += score.posterior;
+    if (ranked.best_candidate.empty()) ranked.best_candidate = score.name;
+  }
+  const auto by = [](auto member) {
+    return [member](const RankedCause& a, const RankedCause& b) { return a.*member > b.*member; };
+  };
+  std::stable_sort(causes.begin(), causes.begin() + static_cast<std::ptrdiff_t>(deep_causes),
+                   by(&RankedCause::posterior));
+  std::stable_sort(causes.begin() + static_cast<std::ptrdiff_t>(deep_causes), causes.end(),
+                   by(&RankedCause::screening_posterior));
+  return causes;
+}
+
+void write_simulated_diagnosis_json(std::ostream& out, const SimulatedDiagnosis& diagnosis) {
+  std::ostringstream ranked;
+  write_diagnosis_json(ranked, diagnosis.result);
+  nlohmann::json doc = nlohmann::json::parse(ranked.str());
+  nlohmann::json screening = nlohmann::json::array();
+  for (const auto& score : diagnosis.screening.ranking) {
+    screening.push_back({{"cause", score.name},
+                         {"posterior", score.posterior},
+                         {"log_likelihood", score.log_likelihood},
+                         {"replications", score.replications},
+                         {"kept", std::find(diagnosis.leaders.begin(), diagnosis.leaders.end(),
+                                            score.name) != diagnosis.leaders.end()}});
+  }
+  nlohmann::json causes = nlohmann::json::array();
+  for (const auto& cause : rank_causes(diagnosis)) {
+    causes.push_back({{"cause", cause.cause},
+                      {"posterior", cause.posterior},
+                      {"screening_posterior", cause.screening_posterior},
+                      {"best_candidate", cause.best_candidate}});
+  }
+  doc["causes"] = std::move(causes);
+  doc["simulation"] = {{"onset_s", diagnosis.onset_s},
+                       {"pruned", diagnosis.pruned},
+                       {"duration_s", diagnosis.duration_s},
+                       {"simulations", diagnosis.simulations},
+                       {"stopped_early", diagnosis.stopped_early},
+                       {"screening", std::move(screening)}};
+  out << doc.dump(2) << '\n';
+}
+
+}  // namespace doppel::experiments

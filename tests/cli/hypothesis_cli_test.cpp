@@ -1,0 +1,156 @@
+// doppel diagnose and validate as a user runs them: the bundled db-pool-exhaustion incident
+// replayed as "production" with its own seed, then diagnosed and fixed against the twin.
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result doppel(const std::string& args) {
+  const std::string command = std::string(DOPPEL_CLI) + " " + args + " 2>&1";
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.out += buffer.data();
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string source(const std::string& relative) {
+  return std::string(DOPPEL_SOURCE_DIR) + "/" + relative;
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(DOPPEL_BINARY_DIR) / "test-output" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+const std::string kTopology = source("topologies/online-boutique.json");
+
+// Production: the incident with a seed the diagnosis never uses, 40 s (the deploy is at 20 s).
+fs::path production(const fs::path& dir) {
+  const Result r =
+      doppel("simulate " + kTopology + " " + source("scenarios/db-pool-exhaustion.json") +
+             " --seed 99 --duration 40 --out " + (dir / "production").string());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return dir / "production" / "metrics.csv";
+}
+
+TEST(Diagnose, RanksTheTrueCauseFirstAndSameSeedSameBytes) {
+  const fs::path dir = fresh_dir("diagnose-candidates");
+  const fs::path observed = production(dir);
+  const std::string args = "diagnose " + kTopology + " --observed " + observed.string() +
+                           " --candidates " + source("tests/data/diagnose/candidates.json") +
+                           " --replications 2 --jobs 2 --out ";
+  const Result first = doppel(args + (dir / "a").string());
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const auto diagnosis = nlohmann::json::parse(slurp(dir / "a" / "diagnosis.json"));
+  EXPECT_EQ(diagnosis["causes"][0]["cause"], "slow redis") << diagnosis["causes"].dump();
+  EXPECT_EQ(diagnosis["ranking"][0]["name"], "slow redis");
+  // The deploy is at 20 s; the row stamped t covers (t - 1, t].
+  EXPECT_NEAR(diagnosis["simulation"]["onset_s"].get<double>(), 20.0, 1.0);
+  EXPECT_TRUE(fs::exists(dir / "a" / "report.html"));
+  EXPECT_NE(first.out.find("slow redis"), std::string::npos) << first.out;
+
+  const Result second = doppel(args + (dir / "b").string());
+  ASSERT_EQ(second.exit_code, 0) << second.out;
+  EXPECT_EQ(slurp(dir / "a" / "diagnosis.json"), slurp(dir / "b" / "diagnosis.json"));
+}
+
+TEST(Diagnose, BadInputExitsTwoNamingThePlace) {
+  const fs::path dir = fresh_dir("diagnose-bad");
+  const std::string observed = source("tests/data/diagnose/candidates.json");  // not a CSV
+  Result r =
+      doppel("diagnose " + kTopology + " --observed /nonexistent.csv --auto --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("/nonexistent.csv: cannot open the file"), std::string::npos) << r.out;
+
+  const fs::path csv = dir / "observed.csv";
+  std::ofstream(csv) << "time,frontend_rps\n1,10\n2,11\n";
+  r = doppel("diagnose " + kTopology + " --observed " + csv.string() +
+             " --window 30-40 --auto --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("--window: \"30-40\": expected START:END in seconds"), std::string::npos)
+      << r.out;
+
+  r = doppel("diagnose " + kTopology + " --observed " + csv.string() + " --candidates " +
+             source("tests/data/diagnose/bad-candidates.json") + " --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("bad-candidates.json: /candidates/0/injections/0/target"), std::string::npos)
+      << r.out;
+
+  r = doppel("diagnose " + kTopology + " --observed " + csv.string() + " --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("--candidates FILE or --auto"), std::string::npos) << r.out;
+}
+
+// The main job on the bundled default, the whole story: the incident as production (its
+// abort condition only reported), diagnosed from production's metrics with every candidate of
+// the catalogue, then the four bundled fixes validated. Every verdict comes out of the
+// simulation: rollback and index recover; a bigger pool drives redis-cart past its
+// max_connections (harmful); a longer acquire timeout only makes requests wait (ineffective).
+TEST(Demo, TellsTheWholeStory) {
+  const fs::path dir = fresh_dir("demo");
+  const Result r = doppel("demo --jobs 2 --out " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Causal chain"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Abort condition would have fired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pool_exhausted"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(dir / "production" / "metrics.csv"));
+
+  const auto diagnosis = nlohmann::json::parse(slurp(dir / "diagnosis" / "diagnosis.json"));
+  EXPECT_EQ(diagnosis["causes"][0]["cause"], "datastore_slowdown@redis-cart")
+      << diagnosis["causes"].dump();
+
+  const auto validation = nlohmann::json::parse(slurp(dir / "validation" / "validation.json"));
+  std::map<std::string, std::string> verdicts;
+  for (const auto& fix : validation["fixes"]) verdicts[fix["fix"]] = fix["verdict"];
+  EXPECT_EQ(verdicts["rollback"], "recommend") << r.out;
+  EXPECT_EQ(verdicts["index"], "recommend") << r.out;
+  EXPECT_EQ(verdicts["bigger pool"], "reject: harmful") << r.out;
+  EXPECT_EQ(verdicts["longer timeout"], "reject: ineffective") << r.out;
+  EXPECT_NE(r.out.find("changes nothing in production"), std::string::npos);
+  const std::string report = slurp(dir / "report.html");
+  EXPECT_NE(report.find("datastore_slowdown@redis-cart"), std::string::npos);
+  EXPECT_NE(report.find("reject: harmful"), std::string::npos);
+}
+
+TEST(Validate, AFixThatDoesNotFitTheTopologyExitsTwo) {
+  const fs::path dir = fresh_dir("validate-bad");
+  const fs::path fixes = dir / "fixes.json";
+  std::ofstream(fixes) << R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30,
+      "changes": [{"set": "/edges/cartservice->nowhere/timeout_ms", "value": 8}]}]})";
+  const Result r =
+      doppel("validate " + kTopology + " --cause " + source("scenarios/db-pool-exhaustion.json") +
+             " --fixes " + fixes.string() + " --out " + dir.string());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("fixes.json: /fixes/0/changes/0"), std::string::npos) << r.out;
+}
+
+}  // namespace

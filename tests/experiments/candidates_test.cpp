@@ -1,0 +1,115 @@
+#include "doppel/experiments/candidates.hpp"
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "doppel/faults/scenario.hpp"
+#include "doppel/model/input_error.hpp"
+#include "doppel/model/topology_loader.hpp"
+
+namespace doppel::experiments {
+namespace {
+
+model::Topology bundled(const std::string& name) {
+  return model::load_topology(std::filesystem::path(DOPPEL_SOURCE_DIR) / "topologies" /
+                              (name + ".json"));
+}
+
+TEST(AutoCandidates, EveryCandidateOfEveryBundledTopologyRunsAsAScenario) {
+  for (const char* name : {"online-boutique", "hotrod", "sock-shop", "stale-reads"}) {
+    SCOPED_TRACE(name);
+    const auto topology = bundled(name);
+    const auto candidates = auto_candidates(topology);
+    ASSERT_GT(candidates.size(), topology.services.size());
+    EXPECT_TRUE(candidates.front().null_hypothesis);
+    std::set<std::string> names;
+    for (const auto& candidate : candidates) {
+      SCOPED_TRACE(candidate.name);
+      EXPECT_TRUE(names.insert(candidate.name).second) << "duplicate name";
+      const auto doc = candidate_scenario(candidate, 20.0, 60.0, 7);
+      const auto scenario = faults::parse_scenario(doc, candidate.name, topology);
+      ASSERT_EQ(scenario.injections.size(), candidate.injections.size());
+      for (const auto& injection : scenario.injections) EXPECT_DOUBLE_EQ(injection.start_s, 20.0);
+    }
+  }
+}
+
+TEST(AutoCandidates, CoverTheComponentsOfTheTopology) {
+  const auto topology = bundled("online-boutique");
+  std::set<std::string> names;
+  for (const auto& candidate : auto_candidates(topology)) names.insert(candidate.cause);
+  EXPECT_TRUE(names.contains("latency@frontend"));
+  EXPECT_TRUE(names.contains("cpu_stress@cartservice"));
+  EXPECT_TRUE(names.contains("instance_crash@paymentservice"));
+  EXPECT_TRUE(names.contains("datastore_slowdown@redis-cart"));
+  EXPECT_TRUE(names.contains("pool_exhaustion@cartservice->redis-cart"));
+  EXPECT_TRUE(names.contains("zone_outage@zone-b"));
+  EXPECT_FALSE(names.contains("replication_lag@redis-cart"));  // it has no replica
+}
+
+TEST(AutoCandidates, TryEachKindAtSeveralMagnitudes) {
+  const auto topology = bundled("online-boutique");
+  int slowdowns = 0;
+  for (const auto& candidate : auto_candidates(topology)) {
+    if (candidate.cause != "datastore_slowdown@redis-cart") continue;
+    ++slowdowns;
+    EXPECT_EQ(candidate.kind, "datastore_slowdown");
+    EXPECT_EQ(candidate.component, "redis-cart");
+  }
+  EXPECT_EQ(slowdowns, 3);
+}
+
+const char* kCandidates = R"({
+  "doppel": "candidates/v1",
+  "candidates": [
+    {"name": "slow redis", "description": "queries 10x",
+     "injections": [{"kind": "datastore_slowdown", "start_s": 0, "target": {"datastore": "redis-cart"},
+                     "parameters": {"factor": 10}}]},
+    {"name": "cart crash", "injections": [{"kind": "instance_crash", "start_s": 5, "end_s": 10,
+                                          "target": {"service": "cartservice"}}]}
+  ]
+})";
+
+TEST(LoadCandidates, ReadsTheFileAndAddsTheNullHypothesis) {
+  const auto topology = bundled("online-boutique");
+  const auto candidates = parse_candidates(nlohmann::json::parse(kCandidates), "c.json", topology);
+  ASSERT_EQ(candidates.size(), 3u);
+  EXPECT_TRUE(candidates[0].null_hypothesis);
+  EXPECT_EQ(candidates[1].name, "slow redis");
+  EXPECT_EQ(candidates[1].kind, "datastore_slowdown");
+  EXPECT_EQ(candidates[1].component, "redis-cart");
+  // Times are relative to the onset.
+  const auto doc = candidate_scenario(candidates[2], 30.0, 60.0, 1);
+  EXPECT_EQ(doc["injections"][0]["start_s"], 35.0);
+  EXPECT_EQ(doc["injections"][0]["end_s"], 40.0);
+}
+
+std::string error_of(const char* text) {
+  const auto topology = bundled("online-boutique");
+  try {
+    (void)parse_candidates(nlohmann::json::parse(text), "c.json", topology);
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST(LoadCandidates, ErrorsNameTheFileAndThePlace) {
+  EXPECT_EQ(error_of(R"({"doppel": "candidates/v2", "candidates": []})"),
+            "c.json: /doppel: expected \"candidates/v1\"");
+  EXPECT_EQ(error_of(R"({"doppel": "candidates/v1", "candidates": []})"),
+            "c.json: /candidates: expected a non-empty array of candidates");
+  EXPECT_EQ(
+      error_of(R"({"doppel": "candidates/v1", "candidates": [{"name": "a"}, {"name": "a"}]})"),
+      "c.json: /candidates/1/name: \"a\" names an earlier candidate too");
+  // A mistake inside an injection is pointed at in the candidates file.
+  const std::string bad_target = error_of(R"({"doppel": "candidates/v1", "candidates": [
+      {"name": "x", "injections": [{"kind": "latency", "start_s": 0, "target": {"service": "cartsrvice"},
+                                    "parameters": {"ms": 5}}]}]})");
+  EXPECT_EQ(bad_target.rfind("c.json: /candidates/0/injections/0/target", 0), 0u) << bad_target;
+  EXPECT_NE(bad_target.find("cartservice"), std::string::npos) << bad_target;  // did you mean
+}
+
+}  // namespace
+}  // namespace doppel::experiments

@@ -1,0 +1,72 @@
+#include "doppel/experiments/fix_validation.hpp"
+
+#include <gtest/gtest.h>
+
+#include "doppel/faults/scenario.hpp"
+#include "doppel/model/input_error.hpp"
+#include "doppel/model/topology_loader.hpp"
+
+namespace doppel::experiments {
+namespace {
+
+const std::filesystem::path kSource = DOPPEL_SOURCE_DIR;
+
+struct Bundled {
+  model::Topology topology = model::load_topology(kSource / "topologies/online-boutique.json");
+  nlohmann::json cause = cause_document(kSource / "scenarios/db-pool-exhaustion.json");
+};
+
+TEST(Fixes, TheBundledFixesLoadWithWhatTheyTouch) {
+  const Bundled b;
+  EXPECT_FALSE(b.cause.contains("topology"));
+  EXPECT_FALSE(b.cause.contains("abort_conditions"));
+  const auto fixes = load_fixes(kSource / "fixes/db-pool-exhaustion.json", b.cause, b.topology);
+  ASSERT_EQ(fixes.size(), 4u);
+  EXPECT_EQ(fixes[0].name, "rollback");
+  EXPECT_EQ(fixes[0].kind, "rollback");
+  EXPECT_EQ(fixes[0].rollback, std::vector<std::string>{"schema change: cart queries 40x slower"});
+  // A rollback touches what the rolled-back deploy changed: the datastore.
+  ASSERT_EQ(fixes[0].action.targets.size(), 1u);
+  EXPECT_EQ(fixes[0].action.targets[0].component, "redis-cart");
+  EXPECT_TRUE(fixes[0].action.targets[0].datastore);
+  // The pool fix touches every cartservice instance.
+  ASSERT_EQ(fixes[2].action.targets.size(), 1u);
+  EXPECT_EQ(fixes[2].action.targets[0].component, "cartservice");
+  EXPECT_EQ(fixes[2].action.targets[0].instances_touched, 2);
+  EXPECT_EQ(fixes[2].arm_injections.size(), 1u);
+  EXPECT_EQ(fixes[2].arm_injections[0]["kind"], "deploy");
+  EXPECT_EQ(fixes[2].arm_injections[0]["start_s"], 30.0);
+}
+
+std::string error_of(const std::string& fixes) {
+  const Bundled b;
+  try {
+    (void)parse_fixes(nlohmann::json::parse(fixes), "f.json", b.cause, b.topology);
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST(Fixes, ErrorsNameTheFileAndThePlace) {
+  EXPECT_EQ(error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30}]})"),
+            "f.json: /fixes/0: a fix needs a rollback, changes or injections");
+  EXPECT_EQ(error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "rollback": ["a"]}]})"),
+            "f.json: /fixes/0/at_s: expected the time the fix is applied, in seconds (>= 0)");
+  EXPECT_EQ(
+      error_of(
+          R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30, "rollback": ["nope"]}]})"),
+      "f.json: /fixes/0/rollback/0: the cause has no injection named \"nope\"");
+  EXPECT_EQ(error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 1, "colour": 1}]})"),
+            "f.json: /fixes/0/colour: unknown member (expected name, description, kind, at_s, "
+            "rollback, changes, injections)");
+  // A change the topology cannot take is reported at the change.
+  const std::string bad_change =
+      error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30,
+      "changes": [{"set": "/edges/cartservice->redis-cart/connection_pool/size", "value": 8},
+                  {"set": "/edges/cartservice->nowhere/timeout_ms", "value": 8}]}]})");
+  EXPECT_EQ(bad_change.rfind("f.json: /fixes/0/changes/1", 0), 0u) << bad_change;
+}
+
+}  // namespace
+}  // namespace doppel::experiments
