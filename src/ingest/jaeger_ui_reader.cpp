@@ -22,7 +22,7 @@ struct Process {
 
 std::optional<value> optional_field(object& parent, std::string_view key) {
   value found;
-  const auto error = parent.find_field_unordered(key).get(found);
+  const auto error = find_field_any_order(parent, key).get(found);
   if (error == simdjson::NO_SUCH_FIELD) return std::nullopt;
   if (error) throw simdjson::simdjson_error(error);
   return found;
@@ -34,7 +34,7 @@ void for_each_tag(value tags, Visit&& visit) {
   for (value tag : tags.get_array()) {
     object tag_object = tag.get_object();
     std::string_view key;
-    if (failed(tag_object.find_field_unordered("key").get_string().get(key))) continue;
+    if (failed(find_field_any_order(tag_object, "key").get_string().get(key))) continue;
     if (auto tag_value = optional_field(tag_object, "value")) visit(key, *tag_value);
   }
 }

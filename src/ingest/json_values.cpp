@@ -18,6 +18,20 @@ std::string_view trim_right(std::string_view text) {
 
 }  // namespace
 
+simdjson::simdjson_result<simdjson::ondemand::value> find_field_any_order(
+    simdjson::ondemand::object& object, std::string_view key) {
+  simdjson::ondemand::value found;
+  auto error = object.find_field(key).get(found);
+  if (error != simdjson::NO_SUCH_FIELD) {
+    if (error) return error;
+    return found;
+  }
+  bool has_fields = false;  // what reset() answers: false for an empty object
+  if (auto reset_error = object.reset().get(has_fields); reset_error) return reset_error;
+  if (!has_fields) return simdjson::NO_SUCH_FIELD;
+  return object.find_field(key);
+}
+
 std::string value_to_text(simdjson::ondemand::value value) {
   switch (value.type()) {
     case simdjson::ondemand::json_type::string:

@@ -28,9 +28,9 @@ struct Resource {
 std::optional<value> optional_field(object& parent, std::string_view camel,
                                     std::string_view snake) {
   value found;
-  auto error = parent.find_field_unordered(camel).get(found);
+  auto error = find_field_any_order(parent, camel).get(found);
   if (error == simdjson::NO_SUCH_FIELD && !snake.empty()) {
-    error = parent.find_field_unordered(snake).get(found);
+    error = find_field_any_order(parent, snake).get(found);
   }
   if (error == simdjson::NO_SUCH_FIELD) return std::nullopt;
   if (error) throw simdjson::simdjson_error(error);
@@ -45,7 +45,7 @@ void for_each_key_value(value list, Visit&& visit) {
     // The view points into the parser's string buffer, where each unescaped string keeps its
     // own place until the next document: reading the value does not overwrite it.
     std::string_view key;
-    if (failed(key_value.find_field_unordered("key").get_string().get(key))) continue;
+    if (failed(find_field_any_order(key_value, "key").get_string().get(key))) continue;
     auto attribute_value = optional_field(key_value, "value", "");
     if (attribute_value) visit(key, *attribute_value);
   }

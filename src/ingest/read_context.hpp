@@ -116,6 +116,13 @@ inline bool failed(simdjson::error_code error) {
 
 // Text of a scalar or the JSON text of a container, for attribute values.
 std::string value_to_text(simdjson::ondemand::value value);
+
+// A field in any order, like object::find_field_unordered, which on malformed input can
+// reach an "unreachable" point when it wraps around (simdjson 3.0.1 assumes fields it once
+// skipped are well separated; the fuzzer fed it `"a":"b"m}`): forward from where the object
+// stands, then once from its start, each pass reporting broken separators as errors.
+simdjson::simdjson_result<simdjson::ondemand::value> find_field_any_order(
+    simdjson::ondemand::object& object, std::string_view key);
 // An OTLP AnyValue object as text: stringValue as is, numbers and bools as written,
 // arrayValue/kvlistValue as their JSON text, bytesValue as its base64, {} as "".
 std::string any_value_to_text(simdjson::ondemand::value value);

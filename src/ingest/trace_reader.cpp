@@ -139,7 +139,8 @@ class StreamBuffer {
  private:
   void grow(std::size_t capacity) {
     auto bigger = std::make_unique_for_overwrite<char[]>(capacity + simdjson::SIMDJSON_PADDING);
-    std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
+    // The first growth has no buffer yet: memcpy from null is undefined even for 0 bytes.
+    if (end_ > begin_) std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
     std::memset(bigger.get() + capacity, ' ', simdjson::SIMDJSON_PADDING);
     base_offset_ += begin_;
     end_ -= begin_;
