@@ -3,7 +3,6 @@
 // query far slower, cartservice's connection pool runs dry, errors reach the gateway); Doppel
 // then diagnoses it from production's metrics alone with every candidate cause of its fault
 // catalogue, and validates four fixes before recommending any.
-#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -89,14 +88,7 @@ void add_demo_command(CLI::App& app, Action& action) {
       batch.topology_file = topology_file;
       batch.jobs = args->jobs;
       ProgressBar bar("simulating");
-      const auto started = std::chrono::steady_clock::now();
-      batch.on_progress = [&bar, started](std::size_t done, std::size_t total) {
-        const double elapsed =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        bar.update(total > 0 ? double(done) / double(total) : 1.0,
-                   fmt::format("{}/{} simulations, {:.1f}/s", done, total,
-                               elapsed > 0 ? double(done) / elapsed : 0.0));
-      };
+      batch.on_progress = simulation_progress(bar);
 
       heading("2. Diagnosis: which cause explains production's metrics?");
       fmt::print(
@@ -128,10 +120,7 @@ void add_demo_command(CLI::App& app, Action& action) {
       validate.replications = 3;
       validate.seed = 1;
       ProgressBar validate_bar("simulating");
-      validate.batch.on_progress = [&validate_bar](std::size_t done, std::size_t total) {
-        validate_bar.update(total > 0 ? double(done) / double(total) : 1.0,
-                            fmt::format("{}/{} simulations", done, total));
-      };
+      validate.batch.on_progress = simulation_progress(validate_bar);
       const auto validation = experiments::validate_fixes(cause, fixes, topology, validate);
       validate_bar.finish();
       write_validation(out / "validation", validation);

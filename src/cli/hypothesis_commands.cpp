@@ -1,7 +1,6 @@
 // doppel diagnose / validate: hypotheses tested against the twin. Both run many simulations,
 // each one a `doppel simulate` child process (hidden: it is the unit of work, not a command
 // users call).
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +20,7 @@
 #include "doppel/experiments/simulated_diagnosis.hpp"
 #include "doppel/experiments/simulation_batch.hpp"
 #include "doppel/experiments/symptoms.hpp"
+#include "doppel/experiments/trace_metrics.hpp"
 #include "doppel/faults/scenario.hpp"
 #include "doppel/model/input_error.hpp"
 #include "doppel/model/topology_loader.hpp"
@@ -69,16 +69,30 @@ std::pair<std::optional<double>, std::optional<double>> parse_window(const std::
   return {start, end};
 }
 
-// A metrics CSV, or a symptom spec (a JSON object with "symptoms").
-experiments::ObservedSymptoms read_observed(const std::string& path, const std::string& columns) {
+// A metrics CSV, a symptom spec (a JSON object with "symptoms"), or a trace file (OTLP,
+// Jaeger or Zipkin JSON, maybe .zst) turned into per-service metrics.
+experiments::ObservedSymptoms read_observed(const std::string& path, const std::string& columns,
+                                            double trace_sample) {
   experiments::ObservedSymptoms observed;
   std::ifstream probe(path, std::ios::binary);
   if (!probe) throw InputError(path, {}, "cannot open the file");
-  char first = 0;
-  while (probe.get(first) && std::isspace(static_cast<unsigned char>(first))) {
-  }
-  if (first == '{') {
+  std::string head(4096, '\0');
+  probe.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(probe.gcount()));
+  const auto first = head.find_first_not_of(" \t\r\n");
+  const bool json = first != std::string::npos && (head[first] == '{' || head[first] == '[');
+  const bool zstd = head.size() >= 4 && head.compare(0, 4, "\x28\xb5\x2f\xfd") == 0;
+  if (json && head[first] == '{' && head.find("\"symptoms\"") != std::string::npos) {
     observed.spec = experiments::load_symptom_spec(path);
+    return observed;
+  }
+  if (json || zstd) {
+    experiments::TraceMetricsOptions options;
+    options.sample_ratio = trace_sample;
+    observed.series = experiments::metrics_from_traces({path}, options);
+    if (observed.series.empty()) {
+      throw InputError(path, {}, "no server span with a start and a duration in these traces");
+    }
     return observed;
   }
   experiments::ReadMetricsOptions options;
@@ -90,18 +104,6 @@ experiments::ObservedSymptoms read_observed(const std::string& path, const std::
   observed.series = experiments::read_metrics_csv(path, options).series;
   if (observed.series.empty()) throw InputError(path, {}, "no metric column with a value");
   return observed;
-}
-
-// Progress on a terminal: simulations done, their rate and the time left.
-std::function<void(std::size_t, std::size_t)> progress_to(ProgressBar& bar) {
-  const auto started = std::chrono::steady_clock::now();
-  return [&bar, started](std::size_t done, std::size_t total) {
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const double rate = elapsed > 0 ? double(done) / elapsed : 0.0;
-    bar.update(total > 0 ? double(done) / double(total) : 1.0,
-               fmt::format("{}/{} simulations, {:.1f}/s", done, total, rate));
-  };
 }
 
 struct CommonArgs {
@@ -175,6 +177,7 @@ void add_diagnose(CLI::App& app, Action& action) {
     CommonArgs common;
     std::string observed;
     std::string columns;
+    double trace_sample = 1.0;
     std::string window;
     std::string candidates;
     bool auto_candidates = false;
@@ -189,12 +192,16 @@ void add_diagnose(CLI::App& app, Action& action) {
       "Rank candidate root causes by how well each, simulated, reproduces what was observed");
   add_common(cmd, args->common);
   cmd->add_option("--observed", args->observed,
-                  "what production showed: a metrics CSV (time,<service>_<metric>) or a symptom "
-                  "spec (JSON)")
+                  "what production showed: a metrics CSV (time,<service>_<metric>), a symptom "
+                  "spec (JSON), or traces (OTLP, Jaeger or Zipkin JSON, maybe .zst)")
       ->required();
   cmd->add_option("--columns", args->columns,
                   "how the CSV's columns map to Doppel metrics: doppel (default), rca (RCAEval/RCD "
                   "names) or a doppel-column-mapping/v1 file");
+  cmd->add_option("--trace-sample", args->trace_sample,
+                  "share of traces the --observed trace file holds: rates are divided by it")
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
   cmd->add_option("--window", args->window,
                   "START:END seconds to compare (default: from the detected onset to the end)");
   auto* candidates = cmd->add_option("--candidates", args->candidates, "candidates/v1 file");
@@ -218,7 +225,7 @@ void add_diagnose(CLI::App& app, Action& action) {
         throw CLI::ValidationError("give --candidates FILE or --auto");
       }
       const auto topology = model::load_topology(args->common.topology);
-      const auto observed = read_observed(args->observed, args->columns);
+      const auto observed = read_observed(args->observed, args->columns, args->trace_sample);
       experiments::SimulatedDiagnosisOptions options;
       options.candidates = args->auto_candidates
                                ? experiments::auto_candidates(topology)
@@ -235,7 +242,7 @@ void add_diagnose(CLI::App& app, Action& action) {
       options.replications = args->replications;
       options.screening_replications = args->screening_replications;
       ProgressBar bar("simulating");
-      options.batch.on_progress = progress_to(bar);
+      options.batch.on_progress = simulation_progress(bar);
       const auto result = experiments::diagnose_by_simulation(observed, options);
       bar.finish();
 
@@ -309,7 +316,7 @@ void add_validate(CLI::App& app, Action& action) {
       options.duration_s = args->duration_s;
       if (!args->policy.empty()) options.policy = experiments::load_automation_policy(args->policy);
       ProgressBar bar("simulating");
-      options.batch.on_progress = progress_to(bar);
+      options.batch.on_progress = simulation_progress(bar);
       const auto validation = experiments::validate_fixes(cause, fixes, topology, options);
       bar.finish();
 

@@ -1,5 +1,6 @@
 #include "cli/hypothesis_output.hpp"
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -7,6 +8,8 @@
 #include <tuple>
 
 #include <fmt/format.h>
+
+#include "cli/progress_bar.hpp"
 
 namespace doppel::cli {
 
@@ -19,6 +22,18 @@ void write_text(const std::filesystem::path& file, const std::string& text) {
 }
 
 }  // namespace
+
+std::function<void(std::size_t, std::size_t)> simulation_progress(ProgressBar& bar) {
+  // Wall time only for the display: it never reaches an output file.
+  const auto started = std::chrono::steady_clock::now();
+  return [&bar, started](std::size_t done, std::size_t total) {
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    bar.update(total > 0 ? double(done) / double(total) : 1.0,
+               fmt::format("{}/{} simulations, {:.1f}/s", done, total,
+                           elapsed > 0 ? double(done) / elapsed : 0.0));
+  };
+}
 
 void write_diagnosis(const std::filesystem::path& out_dir,
                      const experiments::SimulatedDiagnosis& diagnosis) {

@@ -2,7 +2,9 @@
 // files and report.html, so the three tell the story the same way.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,11 @@
 #include "doppel/report/html_report.hpp"
 
 namespace doppel::cli {
+
+class ProgressBar;
+
+// Feeds a progress bar from a batch of simulations: done / total, and their rate.
+std::function<void(std::size_t, std::size_t)> simulation_progress(ProgressBar& bar);
 
 // diagnosis.json in out_dir; the ranked causes and leaders on stdout.
 void write_diagnosis(const std::filesystem::path& out_dir,

@@ -83,6 +83,25 @@ TEST(Diagnose, RanksTheTrueCauseFirstAndSameSeedSameBytes) {
   EXPECT_EQ(slurp(dir / "a" / "diagnosis.json"), slurp(dir / "b" / "diagnosis.json"));
 }
 
+// Traces instead of metrics: production's OTLP export (a fifth of the traces), turned into
+// per-service rates, errors and latencies.
+TEST(Diagnose, TakesTracesAsObservedInput) {
+  const fs::path dir = fresh_dir("diagnose-traces");
+  const Result rehearsal =
+      doppel("rehearse " + source("scenarios/db-pool-exhaustion.json") +
+             " --no-abort --seed 99 --trace-sample 0.2 --out " + (dir / "production").string());
+  ASSERT_EQ(rehearsal.exit_code, 0) << rehearsal.out;
+  const Result r =
+      doppel("diagnose " + kTopology + " --observed " +
+             (dir / "production" / "traces.otlp.jsonl").string() +
+             " --trace-sample 0.2 --candidates " + source("tests/data/diagnose/candidates.json") +
+             " --replications 2 --jobs 2 --out " + (dir / "diagnosis").string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto diagnosis = nlohmann::json::parse(slurp(dir / "diagnosis" / "diagnosis.json"));
+  EXPECT_EQ(diagnosis["causes"][0]["cause"], "slow redis") << diagnosis["causes"].dump();
+  EXPECT_NEAR(diagnosis["simulation"]["onset_s"].get<double>(), 20.0, 1.0);
+}
+
 TEST(Diagnose, BadInputExitsTwoNamingThePlace) {
   const fs::path dir = fresh_dir("diagnose-bad");
   const std::string observed = source("tests/data/diagnose/candidates.json");  // not a CSV
