@@ -209,15 +209,25 @@ class PropagationRecorder final : public twin::TwinObserver {
   PropagationRecorder(double fault_start_s, std::string faulted_edge)
       : start_s_(fault_start_s), faulted_edge_(std::move(faulted_edge)) {}
 
+  // Every span of the run comes here: lookups by string_view, names built once per stream.
   void on_span(const twin::SpanRecord& span) override {
-    if (span.kind == twin::SpanKind::server && !span.host.empty()) {
-      instance_hosts_.try_emplace({std::string(span.service), span.instance}, span.host);
-    }
     if (span.kind == twin::SpanKind::server) {
-      observe(streams_[std::string(span.service)], span);
-    } else {
-      observe(streams_[fmt::format("{}->{}", span.service, span.peer)], span);
+      auto& hosts = entry(instance_hosts_, span.service);
+      if (!span.host.empty() && !hosts.count(span.instance)) {
+        hosts.emplace(span.instance, std::string(span.host));
+      }
+      auto it = streams_.find(span.service);
+      if (it == streams_.end()) it = streams_.emplace(std::string(span.service), Stream{}).first;
+      observe(it->second, span);
+      return;
     }
+    auto& by_peer = entry(edge_streams_, span.service);
+    auto it = by_peer.find(span.peer);
+    if (it == by_peer.end()) {
+      Stream* stream = &streams_[fmt::format("{}->{}", span.service, span.peer)];
+      it = by_peer.emplace(std::string(span.peer), stream).first;
+    }
+    observe(*it->second, span);
   }
 
   // Replication shows in the datastores' gauges, not in spans: a replica whose measured lag
@@ -237,8 +247,10 @@ class PropagationRecorder final : public twin::TwinObserver {
   std::vector<std::string> sharing_hosts(const std::string& service,
                                          const std::set<std::string>& hosts) const {
     std::set<std::string> sharing;
-    for (const auto& [instance, host] : instance_hosts_) {
-      if (instance.first != service && hosts.count(host)) sharing.insert(instance.first);
+    for (const auto& [name, instances] : instance_hosts_) {
+      for (const auto& [instance, host] : instances) {
+        if (name != service && hosts.count(host)) sharing.insert(name);
+      }
     }
     return {sharing.begin(), sharing.end()};
   }
@@ -395,13 +407,22 @@ class PropagationRecorder final : public twin::TwinObserver {
 
   double start_s_;
   std::string faulted_edge_;
-  std::map<std::pair<std::string, int>, std::string> instance_hosts_;
+  template <typename Value>
+  static Value& entry(std::map<std::string, Value, std::less<>>& map, std::string_view key) {
+    auto it = map.find(key);
+    if (it == map.end()) it = map.emplace(std::string(key), Value{}).first;
+    return it->second;
+  }
+
+  std::map<std::string, std::map<int, std::string>, std::less<>> instance_hosts_;
+  // caller -> callee -> its stream in streams_ (std::map nodes do not move).
+  std::map<std::string, std::map<std::string, Stream*, std::less<>>, std::less<>> edge_streams_;
   struct ReplicationLag {
     double baseline_ms = 0.0;
     std::optional<double> deviated_at_s;
   };
   std::map<std::pair<std::string, int>, ReplicationLag> replication_;
-  std::map<std::string, Stream> streams_;
+  std::map<std::string, Stream, std::less<>> streams_;
 };
 
 // --- The two kinds the faults module has no kind for: generate's own runtime hooks --------
