@@ -70,6 +70,13 @@ void write_validation(const std::filesystem::path& out_dir,
 
 void print_validation(const experiments::FixValidation& validation) {
   experiments::print_fix_verdicts(std::cout, validation.verdicts);
+  fmt::print("\nHow fast every route is back near the no-cause run (mean of the replications):\n");
+  for (std::size_t f = 0; f < validation.verdicts.size(); ++f) {
+    const auto& recovery = validation.recovery_s[f];
+    fmt::print("  {:<28} {}\n", validation.verdicts[f].fix,
+               recovery ? fmt::format("{:g} s after the fix", *recovery)
+                        : std::string("not by the end of the run"));
+  }
   for (const auto& recommendation : validation.recommendations) {
     fmt::print("\n");
     experiments::print_recommendation(std::cout, recommendation);

@@ -347,8 +347,45 @@ FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
                                             validation.cause.figures, validation.fixes[f].figures));
     validation.recommendations.push_back(
         recommend(validation.verdicts.back(), fixes[f].action, options.policy));
+    validation.recovery_s.push_back(
+        recovery_time(validation.no_cause, validation.fixes[f], fixes[f].at_s));
   }
   return validation;
+}
+
+std::optional<double> recovery_time(const ArmRuns& no_cause, const ArmRuns& fix, double fix_at_s) {
+  const auto series = [](const ArmRuns& arm, const char* metric) -> const TimeSeries* {
+    const auto found = arm.mean_series.find(metric);
+    return found == arm.mean_series.end() ? nullptr : &found->second;
+  };
+  const TimeSeries* healthy_err = series(no_cause, "all_routes_err");
+  const TimeSeries* healthy_p99 = series(no_cause, "all_routes_lat_99");
+  const TimeSeries* err = series(fix, "all_routes_err");
+  const TimeSeries* p99 = series(fix, "all_routes_lat_99");
+  if (!healthy_err || !healthy_p99 || !err || !p99 || err->empty()) return std::nullopt;
+  double worst_err = 0.0;
+  for (const auto& point : *healthy_err) worst_err = std::max(worst_err, point.value);
+  std::vector<double> p99s;
+  for (const auto& point : *healthy_p99) p99s.push_back(point.value);
+  if (p99s.empty()) return std::nullopt;
+  std::nth_element(p99s.begin(), p99s.begin() + static_cast<std::ptrdiff_t>(p99s.size() / 2),
+                   p99s.end());
+  const double p99_limit = 2.0 * p99s[p99s.size() / 2];
+  const double err_limit = worst_err + 0.01;
+  // Walking back from the end: the earliest row after which every row is healthy.
+  std::optional<double> recovered;
+  std::size_t j = p99->size();
+  for (std::size_t i = err->size(); i-- > 0;) {
+    const double t = (*err)[i].t_s;
+    if (t < fix_at_s) break;
+    while (j > 0 && (*p99)[j - 1].t_s > t) --j;
+    const bool p99_ok = j == 0 || (*p99)[j - 1].t_s != t || (*p99)[j - 1].value <= p99_limit;
+    if ((*err)[i].value > err_limit || !p99_ok) break;
+    recovered = t;
+  }
+  // A row stamped t covers (t - 1 row, t]: the recovery happened within the row.
+  if (recovered) return std::max(0.0, *recovered - fix_at_s);
+  return std::nullopt;
 }
 
 void write_validation_json(std::ostream& out, const FixValidation& validation) {
@@ -380,8 +417,10 @@ void write_validation_json(std::ostream& out, const FixValidation& validation) {
     for (const auto& stage : recommendation.rollout) {
       rollout.push_back({{"share", stage.share}, {"action", stage.action}, {"check", stage.check}});
     }
+    const auto& recovery = validation.recovery_s[f];
     fixes.push_back({{"fix", verdict.fix},
                      {"verdict", to_string(verdict.kind)},
+                     {"recovery_s", recovery ? Json(*recovery) : Json()},
                      {"reason", verdict.reason},
                      {"breaks", verdict.breaks},
                      {"uncertain_figure", verdict.uncertain_figure},

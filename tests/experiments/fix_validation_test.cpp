@@ -70,3 +70,31 @@ TEST(Fixes, ErrorsNameTheFileAndThePlace) {
 
 }  // namespace
 }  // namespace doppel::experiments
+
+namespace doppel::experiments {
+namespace {
+
+ArmRuns arm_with(const std::vector<double>& err, const std::vector<double>& p99) {
+  ArmRuns arm;
+  for (std::size_t i = 0; i < err.size(); ++i) {
+    arm.mean_series["all_routes_err"].push_back({double(i + 1), err[i]});
+    arm.mean_series["all_routes_lat_99"].push_back({double(i + 1), p99[i]});
+  }
+  return arm;
+}
+
+TEST(RecoveryTime, FromTheFixToTheFirstRowThatStaysHealthy) {
+  const ArmRuns healthy = arm_with({0, 0, 0, 0, 0, 0, 0, 0}, {10, 11, 10, 12, 10, 10, 11, 10});
+  // Fixed at 3 s: still failing at 4, a healthy blip at 5, failing at 6, healthy from 7.
+  const ArmRuns fix =
+      arm_with({0.5, 0.5, 0.5, 0.4, 0.0, 0.2, 0.0, 0.0}, {900, 900, 900, 500, 15, 300, 12, 11});
+  const auto recovery = recovery_time(healthy, fix, 3.0);
+  ASSERT_TRUE(recovery.has_value());
+  EXPECT_DOUBLE_EQ(*recovery, 4.0);
+  // A p99 above twice the healthy median is not recovered, whatever the error rate.
+  const ArmRuns slow = arm_with({0, 0, 0, 0, 0, 0, 0, 0}, {900, 900, 900, 900, 900, 900, 900, 25});
+  EXPECT_FALSE(recovery_time(healthy, slow, 3.0).has_value());
+}
+
+}  // namespace
+}  // namespace doppel::experiments

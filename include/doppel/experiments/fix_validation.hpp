@@ -76,7 +76,14 @@ struct FixValidation {
   std::vector<ArmRuns> fixes;
   std::vector<FixVerdict> verdicts;
   std::vector<Recommendation> recommendations;
+  // Per fix: seconds from the fix until the mean error rate and p99 over every route stay
+  // back near the no-cause arm's (error rate within 1 point of its worst, p99 within twice
+  // its median) to the end of the run; nullopt when they never do.
+  std::vector<std::optional<double>> recovery_s;
 };
+
+// The recovery time above, from the arms' mean series.
+std::optional<double> recovery_time(const ArmRuns& no_cause, const ArmRuns& fix, double fix_at_s);
 
 FixValidation validate_fixes(const nlohmann::json& cause, const std::vector<Fix>& fixes,
                              const model::Topology& topology, const FixValidationOptions& options);
