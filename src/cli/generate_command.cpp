@@ -15,6 +15,7 @@
 
 #include "cli/command.hpp"
 #include "cli/mpi_job.hpp"
+#include "cli/own_executable.hpp"
 #include "cli/progress_bar.hpp"
 
 namespace doppel::cli {
@@ -24,12 +25,6 @@ namespace {
 experiments::Catalog catalog_for(const model::Topology& topology, const std::string& file) {
   return file.empty() ? experiments::default_catalog(topology)
                       : experiments::load_catalog(file, topology);
-}
-
-std::filesystem::path own_executable(const char* fallback) {
-  std::error_code error;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? std::filesystem::path(fallback) : path;
 }
 
 }  // namespace
@@ -143,7 +138,7 @@ void add_generate_command(CLI::App& app, Action& action) {
         bar.update(total == 0 ? 1.0 : double(done) / double(total),
                    fmt::format("{:.2f} cases/s, ETA {:.0f} s", rate, eta));
       };
-      auto result = experiments::generate_dataset(options, own_executable("doppel"));
+      auto result = experiments::generate_dataset(options, own_executable());
       bar.finish();
       fmt::print("shard {}/{}: {} cases generated, {} already complete, {} failed\n",
                  options.shard.index, options.shard.count, result.generated, result.skipped,

@@ -20,6 +20,7 @@
 #include "doppel/model/topology_loader.hpp"
 
 #include "cli/command.hpp"
+#include "cli/own_executable.hpp"
 #include "cli/progress_bar.hpp"
 
 namespace doppel::cli {
@@ -31,12 +32,6 @@ bool is_chaos_experiment(const std::string& file) {
   std::ifstream in(file);
   const auto doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   return doc.is_object() && doc.contains("method") && !doc.contains("doppel");
-}
-
-std::filesystem::path this_executable(const char* fallback) {
-  std::error_code error;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? std::filesystem::path(fallback) : path;
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -142,7 +137,7 @@ void add_rehearse_command(CLI::App& app, Action& action) {
     const int jobs = a.jobs > 0 ? a.jobs : experiments::default_jobs();
     std::size_t done = 0;
     const auto exits = experiments::run_children(
-        this_executable("doppel"), children, jobs,
+        own_executable(), children, jobs,
         [&](std::size_t index, const experiments::ChildExit& exit) {
           fmt::print(stderr, "replication {} of {} ({}): {}\n", ++done, a.replications,
                      experiments::replication_dir_name(index), exit.describe());
