@@ -286,9 +286,15 @@ TEST(Tutorials, EveryCommandUsesRealSubcommandsOptionsAndFiles) {
   EXPECT_GE(commands_seen, 10U);
 }
 
-TEST(Tutorials, TheIndexLinksEveryTutorial) {
+TEST(Tutorials, TheIndexLinksEveryTutorialAndNothingMissing) {
   const std::string index = slurp(tutorials_dir() / "README.md");
   ASSERT_FALSE(index.empty());
+  const std::regex local_link(R"(\]\(([a-z0-9-]+\.md)\))");
+  for (auto it = std::sregex_iterator(index.begin(), index.end(), local_link);
+       it != std::sregex_iterator(); ++it) {
+    EXPECT_TRUE(fs::exists(tutorials_dir() / (*it)[1].str()))
+        << "docs/tutorials/README.md links " << (*it)[1] << ", which does not exist";
+  }
   for (const fs::path& file : tutorial_files()) {
     if (file.filename() == "README.md") continue;
     EXPECT_NE(index.find("](" + file.filename().string() + ")"), std::string::npos)
