@@ -92,16 +92,6 @@ void add_targets(const Json& changes, const model::Topology& topology, FixAction
   }
 }
 
-std::string slug(const std::string& name) {
-  std::string text;
-  for (const char c : name) {
-    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '.';
-    text += keep ? c : '-';
-  }
-  return text;
-}
-
 MetricSeries mean_of(const std::vector<MetricSeries>& replications,
                      const std::vector<std::string>& metrics) {
   MetricSeries mean;
@@ -308,7 +298,7 @@ FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
       job.seed = options.seed + static_cast<std::uint64_t>(r);
       job.duration_s = validation.duration_s;
       job.judge_from_s = validation.judge_from_s;
-      job.dir = options.work_dir / fmt::format("{:02}-{}", a, slug(arms[a]->name)) /
+      job.dir = options.work_dir / fmt::format("{:02}-{}", a, directory_name(arms[a]->name)) /
                 fmt::format("rep-{:03}", r);
       arms[a]->replication_dirs.push_back(job.dir);
       jobs.push_back(std::move(job));

@@ -29,17 +29,6 @@ double series_end(const MetricSeries& series) {
   return end;
 }
 
-// "datastore_slowdown@redis-cart" -> "datastore_slowdown-redis-cart": a directory name.
-std::string slug(const std::string& name) {
-  std::string text;
-  for (const char c : name) {
-    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '.';
-    text += keep ? c : '-';
-  }
-  return text;
-}
-
 }  // namespace
 
 namespace {
@@ -194,7 +183,7 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
     }
     Plan plan;
     plan.candidate = &candidate;
-    plan.dir = options.work_dir / fmt::format("{:03}-{}", c, slug(candidate.name));
+    plan.dir = options.work_dir / fmt::format("{:03}-{}", c, directory_name(candidate.name));
     for (auto* runs : {&plan.screening, &plan.deep}) {
       runs->name = candidate.name;
       runs->description = candidate.description;

@@ -113,6 +113,16 @@ void simulate_job(const faults::Scenario& scenario_in, const model::Topology& to
   std::filesystem::rename(temporary, options.out_dir / kJudgedSummaryFileName);
 }
 
+std::string directory_name(const std::string& name) {
+  std::string text;
+  for (const char c : name) {
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.';
+    text += keep ? c : '-';
+  }
+  return text;
+}
+
 std::vector<std::string> simulate_arguments(const SimulationJob& job, const BatchOptions& options) {
   return {"simulate",
           options.topology_file.string(),

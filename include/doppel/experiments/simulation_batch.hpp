@@ -61,6 +61,10 @@ struct BatchOptions {
   std::function<void(std::size_t, std::size_t)> on_progress;
 };
 
+// A name as a directory name: letters, digits, '-', '_' and '.' kept, anything else '-'
+// ("datastore_slowdown@redis-cart x20" -> "datastore_slowdown-redis-cart-x20").
+std::string directory_name(const std::string& name);
+
 // The arguments of `doppel simulate` for one job (after the executable).
 std::vector<std::string> simulate_arguments(const SimulationJob& job, const BatchOptions& options);
 
