@@ -1,53 +1,32 @@
 // The doppel binary as a user meets it: exit codes, messages, and byte-identical outputs for
 // the same seed across separate processes.
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "support/doppel_cli.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = doppel::testing::CliResult;
 
 Result doppel(const std::string& args) {
-  const std::string command = std::string(DOPPEL_CLI) + " " + args + " 2>&1";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.out += buffer.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return doppel::testing::run_doppel(args);
 }
 
 std::string source(const std::string& relative) {
   return std::string(DOPPEL_SOURCE_DIR) + "/" + relative;
 }
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using doppel::testing::slurp;
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(DOPPEL_BINARY_DIR) / "test-output" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return doppel::testing::fresh_test_dir(name);
 }
 
 TEST(Cli, VersionAndHelpExitZero) {
@@ -171,7 +150,6 @@ TEST(Cli, RehearseWithTopologyArgumentAndBadScenario) {
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
   EXPECT_NE(bad.out.find("db-pool-exhaustion.json: /"), std::string::npos) << bad.out;
 }
-
 
 }  // namespace
 

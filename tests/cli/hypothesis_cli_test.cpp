@@ -1,54 +1,33 @@
 // doppel diagnose and validate as a user runs them: the bundled db-pool-exhaustion incident
 // replayed as "production" with its own seed, then diagnosed and fixed against the twin.
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "support/doppel_cli.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = doppel::testing::CliResult;
 
 Result doppel(const std::string& args) {
-  const std::string command = std::string(DOPPEL_CLI) + " " + args + " 2>&1";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.out += buffer.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return doppel::testing::run_doppel(args);
 }
 
 std::string source(const std::string& relative) {
   return std::string(DOPPEL_SOURCE_DIR) + "/" + relative;
 }
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using doppel::testing::slurp;
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(DOPPEL_BINARY_DIR) / "test-output" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return doppel::testing::fresh_test_dir(name);
 }
 
 const std::string kTopology = source("topologies/online-boutique.json");

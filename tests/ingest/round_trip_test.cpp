@@ -2,15 +2,12 @@
 // trace sampled -> `doppel build --check` on those traces -> the rebuilt topology must have
 // the original's call graph, and its replay the observed per-operation latency.
 #include <algorithm>
-#include <array>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -18,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "doppel/model/topology_loader.hpp"
+
+#include "support/doppel_cli.hpp"
 
 namespace {
 
@@ -31,21 +30,10 @@ namespace fs = std::filesystem;
 constexpr int kRunSeconds = 2000;
 constexpr double kLatencyTolerance = 0.05;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = doppel::testing::CliResult;
 
 Result doppel(const std::string& args) {
-  const std::string command = std::string(DOPPEL_CLI) + " " + args + " 2>&1";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.out += buffer.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return doppel::testing::run_doppel(args);
 }
 
 const std::string kOriginal = std::string(DOPPEL_SOURCE_DIR) + "/topologies/hotrod.json";
