@@ -1,35 +1,27 @@
 // Keeps docs/tutorials/ honest without running them: every `doppel ...` command in a ```sh
 // block must name subcommands and options the binary accepts, and every bundled file it names
 // must exist. Running the tutorials themselves would take minutes (diagnose --auto alone
-// runs ~170 simulations); a renamed option or a moved scenario is what breaks them silently.
+// runs ~60 simulations); a renamed option or a moved scenario is what breaks them silently.
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "support/doppel_cli.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
+using doppel::testing::slurp;
 
 fs::path tutorials_dir() {
   return fs::path(DOPPEL_SOURCE_DIR) / "docs" / "tutorials";
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // A doppel invocation found in a tutorial, split into shell words.
@@ -138,23 +130,6 @@ std::vector<Command> extract_commands(const std::string& markdown, const std::st
   return commands;
 }
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
-
-Run run_doppel(const std::string& arguments) {
-  const std::string command = std::string(DOPPEL_CLI) + " " + arguments + " 2>&1";
-  Run r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) r.out += buffer.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
 // CLI11's help lists a subcommand's own subcommands after "Subcommands:", one per line.
 std::vector<std::string> listed_subcommands(const std::string& help) {
   std::vector<std::string> names;
@@ -215,7 +190,7 @@ class CommandChecker {
  private:
   std::string help_for(const std::string& path) {
     if (const auto cached = helps_.find(path); cached != helps_.end()) return cached->second;
-    const Run r = run_doppel(path + " --help");
+    const auto r = doppel::testing::run_doppel(path + " --help");
     return helps_[path] = r.exit_code == 0 ? r.out : std::string();
   }
 
