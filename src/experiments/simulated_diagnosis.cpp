@@ -104,23 +104,47 @@ std::set<std::string> departing_metrics(const MetricSeries& observed, double fro
   return departing;
 }
 
-bool worth_simulating(const Candidate& candidate, const std::set<std::string>& departing) {
+ObservedEvidence observed_evidence(const MetricSeries& observed, double from_s,
+                                   const OnsetOptions& options, double quiet_rps) {
+  ObservedEvidence evidence;
+  evidence.departing = departing_metrics(observed, from_s, options);
+  // Every component with a rate column; those without one are quiet by definition below.
+  for (const auto& [name, points] : observed) {
+    if (!name.ends_with("_rps")) continue;
+    evidence.rated.insert(name.substr(0, name.size() - 4));
+    std::vector<double> before;
+    for (const auto& point : points) {
+      if (point.t_s < from_s) before.push_back(point.value);
+    }
+    if (before.empty() || median_of(before) < quiet_rps) {
+      evidence.quiet.insert(name.substr(0, name.size() - 4));
+    }
+  }
+  return evidence;
+}
+
+bool worth_simulating(const Candidate& candidate, const ObservedEvidence& evidence) {
   if (candidate.null_hypothesis || candidate.component.empty()) return true;
   if (candidate.kind == "zone_outage" || candidate.kind == "partition") return true;
+  const auto& departing = evidence.departing;
   const auto any_with_prefix = [&](const std::string& prefix) {
     const auto it = departing.lower_bound(prefix);
     return it != departing.end() && it->starts_with(prefix);
+  };
+  // Silence is evidence only where the component is observed and busy.
+  const auto shows_or_quiet = [&](const std::string& component) {
+    return any_with_prefix(component + "_") || evidence.quiet.contains(component) ||
+           !evidence.rated.contains(component);
   };
   if (candidate.kind == "traffic_surge" || candidate.kind == "traffic_shift") {
     return any_with_prefix("route_") || any_with_prefix("all_routes_");
   }
   const auto arrow = candidate.component.find("->");
   if (arrow != std::string::npos) {
-    const std::string from = candidate.component.substr(0, arrow);
-    const std::string to = candidate.component.substr(arrow + 2);
-    return any_with_prefix(from + "_") || any_with_prefix(to + "_");
+    return shows_or_quiet(candidate.component.substr(0, arrow)) ||
+           shows_or_quiet(candidate.component.substr(arrow + 2));
   }
-  return any_with_prefix(candidate.component + "_");
+  return shows_or_quiet(candidate.component);
 }
 
 SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
@@ -163,9 +187,9 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
   DiagnosisOptions diagnosis_options = options.diagnosis;
   diagnosis_options.seed = options.seed;
 
-  std::set<std::string> departing;
+  ObservedEvidence evidence;
   const bool prune = options.prune_unaffected && !observed.spec;
-  if (prune) departing = departing_metrics(observed.series, onset, options.onset);
+  if (prune) evidence = observed_evidence(observed.series, onset, options.onset);
 
   struct Plan {
     const Candidate* candidate = nullptr;
@@ -177,7 +201,7 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
   for (std::size_t c = 0; c < options.candidates.size(); ++c) {
     const Candidate& candidate = options.candidates[c];
     result.cause_of[candidate.name] = candidate.cause.empty() ? candidate.name : candidate.cause;
-    if (prune && !worth_simulating(candidate, departing)) {
+    if (prune && !worth_simulating(candidate, evidence)) {
       result.pruned.push_back(candidate.name);
       continue;
     }

@@ -44,3 +44,34 @@ TEST(DetectOnset, ABlipShorterThanTheRunIsNotAnOnset) {
 
 }  // namespace
 }  // namespace doppel::experiments
+
+namespace doppel::experiments {
+namespace {
+
+Candidate candidate_at(std::string kind, std::string component) {
+  Candidate candidate;
+  candidate.name = candidate.cause = kind + "@" + component;
+  candidate.kind = std::move(kind);
+  candidate.component = std::move(component);
+  return candidate;
+}
+
+TEST(Pruning, SilenceCountsOnlyWhereAComponentIsBusyEnoughToShowSomething) {
+  MetricSeries observed;
+  observed["busy_rps"] = flat_then_step(100.0, 1000.0, 0.0, 60);   // busy, unchanged
+  observed["broken_rps"] = flat_then_step(100.0, 31.0, 20.0, 60);  // busy, departs
+  observed["idle_rps"] = flat_then_step(1.0, 1000.0, 0.0, 60);     // one request a second
+  const auto evidence = observed_evidence(observed, 30.0);
+  EXPECT_TRUE(evidence.departing.contains("broken_rps"));
+  EXPECT_TRUE(evidence.quiet.contains("idle"));
+  EXPECT_FALSE(evidence.quiet.contains("busy"));
+  EXPECT_TRUE(worth_simulating(candidate_at("latency", "broken"), evidence));
+  EXPECT_FALSE(worth_simulating(candidate_at("latency", "busy"), evidence));
+  EXPECT_TRUE(worth_simulating(candidate_at("dns_failure", "idle"), evidence));
+  EXPECT_TRUE(worth_simulating(candidate_at("latency", "unseen"), evidence));  // no column
+  EXPECT_TRUE(worth_simulating(candidate_at("pool_exhaustion", "busy->broken"), evidence));
+  EXPECT_FALSE(worth_simulating(candidate_at("pool_exhaustion", "busy->busy"), evidence));
+}
+
+}  // namespace
+}  // namespace doppel::experiments

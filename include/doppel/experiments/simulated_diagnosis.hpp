@@ -53,11 +53,22 @@ std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOpti
 std::set<std::string> departing_metrics(const MetricSeries& observed, double from_s,
                                         const OnsetOptions& options = {});
 
-// Whether the observed data shows anything at the candidate's component (a metric of it
-// departs), so it is worth simulating. The null hypothesis, zone-wide faults and candidates
-// without a named component are always worth it; an edge counts its two ends and its pool; a
-// client class counts the routes.
-bool worth_simulating(const Candidate& candidate, const std::set<std::string>& departing);
+// What pruning knows of the observed data: the metrics that depart over the window, and the
+// components too quiet to show anything (their <component>_rps baseline median is below
+// quiet_rps, or they have no rate at all): silence there is no evidence of health.
+struct ObservedEvidence {
+  std::set<std::string> departing;
+  std::set<std::string> rated;  // components with a <component>_rps column
+  std::set<std::string> quiet;
+};
+ObservedEvidence observed_evidence(const MetricSeries& observed, double from_s,
+                                   const OnsetOptions& options = {}, double quiet_rps = 5.0);
+
+// Whether the observed data leaves the candidate worth simulating: a metric of its component
+// departs, or the component is quiet or not observed at all. The null hypothesis, zone-wide faults
+// and candidates without a named component are always worth it; an edge counts its two ends and its
+// pool; a client class counts the routes.
+bool worth_simulating(const Candidate& candidate, const ObservedEvidence& evidence);
 
 struct SimulatedDiagnosisOptions {
   BatchOptions batch;
