@@ -93,9 +93,17 @@ std::set<std::string> departing_metrics(const MetricSeries& observed, double fro
                                         const OnsetOptions& options) {
   std::set<std::string> departing;
   for (const auto& [name, points] : observed) {
+    // The rows just before from_s stay out of the baseline: an onset detected a row or two
+    // late would otherwise make the fault's first values look normal.
     std::vector<double> before;
     std::vector<double> after;
-    for (const auto& point : points) (point.t_s < from_s ? before : after).push_back(point.value);
+    for (const auto& point : points) {
+      if (point.t_s >= from_s) {
+        after.push_back(point.value);
+      } else if (point.t_s < from_s - options.baseline_guard_s) {
+        before.push_back(point.value);
+      }
+    }
     if (before.size() < static_cast<std::size_t>(options.min_baseline_points) || after.empty()) {
       continue;
     }

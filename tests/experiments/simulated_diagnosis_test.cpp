@@ -75,3 +75,18 @@ TEST(Pruning, SilenceCountsOnlyWhereAComponentIsBusyEnoughToShowSomething) {
 
 }  // namespace
 }  // namespace doppel::experiments
+
+namespace doppel::experiments {
+namespace {
+
+TEST(Pruning, AnOnsetFoundLateDoesNotHideTheFaultsFirstRows) {
+  // Errors from t = 23; the onset is taken at 24: row 23 must not count as normal.
+  MetricSeries observed;
+  auto errors = flat_then_step(0.0, 23.0, 0.2, 60);
+  errors[22].value = 0.36;  // t = 23, the first row of the fault, worse than what follows
+  observed["checkout_err"] = errors;
+  EXPECT_TRUE(departing_metrics(observed, 24.0).contains("checkout_err"));
+}
+
+}  // namespace
+}  // namespace doppel::experiments

@@ -42,6 +42,8 @@ struct OnsetOptions {
   // ... and beyond the baseline's own range widened by this share of it on each side, so a
   // gauge that is mostly 0 with the odd blip is not departing at its next blip.
   double range_margin = 0.5;
+  // departing_metrics: the seconds before from_s left out of the baseline.
+  double baseline_guard_s = 2.0;
 };
 
 // When the symptoms began: the earliest time a metric departs from its baseline; nullopt when
@@ -49,7 +51,7 @@ struct OnsetOptions {
 std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options = {});
 
 // The metrics whose median from `from_s` on departs from their baseline (the points before
-// from_s), by the rule above.
+// from_s - baseline_guard_s), by the rule above.
 std::set<std::string> departing_metrics(const MetricSeries& observed, double from_s,
                                         const OnsetOptions& options = {});
 
