@@ -14,40 +14,30 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using doppel::testing::fresh_test_dir;
+using doppel::testing::run_doppel;
+using doppel::testing::slurp;
+using doppel::testing::source_path;
 using Result = doppel::testing::CliResult;
 
-Result doppel(const std::string& args) {
-  return doppel::testing::run_doppel(args);
-}
-
-std::string source(const std::string& relative) {
-  return std::string(DOPPEL_SOURCE_DIR) + "/" + relative;
-}
-
-using doppel::testing::slurp;
-
-fs::path fresh_dir(const std::string& name) {
-  return doppel::testing::fresh_test_dir(name);
-}
-
-const std::string kTopology = source("topologies/online-boutique.json");
+const std::string kTopology = source_path("topologies/online-boutique.json");
 
 // Production: the incident with a seed the diagnosis never uses, 40 s (the deploy is at 20 s).
 fs::path production(const fs::path& dir) {
   const Result r =
-      doppel("simulate " + kTopology + " " + source("scenarios/db-pool-exhaustion.json") +
-             " --seed 99 --duration 40 --out " + (dir / "production").string());
+      run_doppel("simulate " + kTopology + " " + source_path("scenarios/db-pool-exhaustion.json") +
+                 " --seed 99 --duration 40 --out " + (dir / "production").string());
   EXPECT_EQ(r.exit_code, 0) << r.out;
   return dir / "production" / "metrics.csv";
 }
 
 TEST(Diagnose, RanksTheTrueCauseFirstAndSameSeedSameBytes) {
-  const fs::path dir = fresh_dir("diagnose-candidates");
+  const fs::path dir = fresh_test_dir("diagnose-candidates");
   const fs::path observed = production(dir);
   const std::string args = "diagnose " + kTopology + " --observed " + observed.string() +
-                           " --candidates " + source("tests/data/diagnose/candidates.json") +
+                           " --candidates " + source_path("tests/data/diagnose/candidates.json") +
                            " --replications 2 --jobs 2 --out ";
-  const Result first = doppel(args + (dir / "a").string());
+  const Result first = run_doppel(args + (dir / "a").string());
   ASSERT_EQ(first.exit_code, 0) << first.out;
   const auto diagnosis = nlohmann::json::parse(slurp(dir / "a" / "diagnosis.json"));
   EXPECT_EQ(diagnosis["causes"][0]["cause"], "slow redis") << diagnosis["causes"].dump();
@@ -57,7 +47,7 @@ TEST(Diagnose, RanksTheTrueCauseFirstAndSameSeedSameBytes) {
   EXPECT_TRUE(fs::exists(dir / "a" / "report.html"));
   EXPECT_NE(first.out.find("slow redis"), std::string::npos) << first.out;
 
-  const Result second = doppel(args + (dir / "b").string());
+  const Result second = run_doppel(args + (dir / "b").string());
   ASSERT_EQ(second.exit_code, 0) << second.out;
   EXPECT_EQ(slurp(dir / "a" / "diagnosis.json"), slurp(dir / "b" / "diagnosis.json"));
 }
@@ -65,16 +55,16 @@ TEST(Diagnose, RanksTheTrueCauseFirstAndSameSeedSameBytes) {
 // Traces instead of metrics: production's OTLP export (a fifth of the traces), turned into
 // per-service rates, errors and latencies.
 TEST(Diagnose, TakesTracesAsObservedInput) {
-  const fs::path dir = fresh_dir("diagnose-traces");
+  const fs::path dir = fresh_test_dir("diagnose-traces");
   const Result rehearsal =
-      doppel("rehearse " + source("scenarios/db-pool-exhaustion.json") +
-             " --no-abort --seed 99 --trace-sample 0.2 --out " + (dir / "production").string());
+      run_doppel("rehearse " + source_path("scenarios/db-pool-exhaustion.json") +
+                 " --no-abort --seed 99 --trace-sample 0.2 --out " + (dir / "production").string());
   ASSERT_EQ(rehearsal.exit_code, 0) << rehearsal.out;
-  const Result r =
-      doppel("diagnose " + kTopology + " --observed " +
-             (dir / "production" / "traces.otlp.jsonl").string() +
-             " --trace-sample 0.2 --candidates " + source("tests/data/diagnose/candidates.json") +
-             " --replications 2 --jobs 2 --out " + (dir / "diagnosis").string());
+  const Result r = run_doppel("diagnose " + kTopology + " --observed " +
+                              (dir / "production" / "traces.otlp.jsonl").string() +
+                              " --trace-sample 0.2 --candidates " +
+                              source_path("tests/data/diagnose/candidates.json") +
+                              " --replications 2 --jobs 2 --out " + (dir / "diagnosis").string());
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto diagnosis = nlohmann::json::parse(slurp(dir / "diagnosis" / "diagnosis.json"));
   EXPECT_EQ(diagnosis["causes"][0]["cause"], "slow redis") << diagnosis["causes"].dump();
@@ -82,28 +72,29 @@ TEST(Diagnose, TakesTracesAsObservedInput) {
 }
 
 TEST(Diagnose, BadInputExitsTwoNamingThePlace) {
-  const fs::path dir = fresh_dir("diagnose-bad");
-  const std::string observed = source("tests/data/diagnose/candidates.json");  // not a CSV
-  Result r =
-      doppel("diagnose " + kTopology + " --observed /nonexistent.csv --auto --out " + dir.string());
+  const fs::path dir = fresh_test_dir("diagnose-bad");
+  const std::string observed = source_path("tests/data/diagnose/candidates.json");  // not a CSV
+  Result r = run_doppel("diagnose " + kTopology + " --observed /nonexistent.csv --auto --out " +
+                        dir.string());
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("/nonexistent.csv: cannot open the file"), std::string::npos) << r.out;
 
   const fs::path csv = dir / "observed.csv";
   std::ofstream(csv) << "time,frontend_rps\n1,10\n2,11\n";
-  r = doppel("diagnose " + kTopology + " --observed " + csv.string() +
-             " --window 30-40 --auto --out " + dir.string());
+  r = run_doppel("diagnose " + kTopology + " --observed " + csv.string() +
+                 " --window 30-40 --auto --out " + dir.string());
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("--window: \"30-40\": expected START:END in seconds"), std::string::npos)
       << r.out;
 
-  r = doppel("diagnose " + kTopology + " --observed " + csv.string() + " --candidates " +
-             source("tests/data/diagnose/bad-candidates.json") + " --out " + dir.string());
+  r = run_doppel("diagnose " + kTopology + " --observed " + csv.string() + " --candidates " +
+                 source_path("tests/data/diagnose/bad-candidates.json") + " --out " + dir.string());
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("bad-candidates.json: /candidates/0/injections/0/target"), std::string::npos)
       << r.out;
 
-  r = doppel("diagnose " + kTopology + " --observed " + csv.string() + " --out " + dir.string());
+  r = run_doppel("diagnose " + kTopology + " --observed " + csv.string() + " --out " +
+                 dir.string());
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("--candidates FILE or --auto"), std::string::npos) << r.out;
 }
@@ -114,8 +105,8 @@ TEST(Diagnose, BadInputExitsTwoNamingThePlace) {
 // simulation: rollback and index recover; a bigger pool drives redis-cart past its
 // max_connections (harmful); a longer acquire timeout only makes requests wait (ineffective).
 TEST(Demo, TellsTheWholeStory) {
-  const fs::path dir = fresh_dir("demo");
-  const Result r = doppel("demo --jobs 2 --out " + dir.string());
+  const fs::path dir = fresh_test_dir("demo");
+  const Result r = run_doppel("demo --jobs 2 --out " + dir.string());
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("Causal chain"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Abort condition would have fired"), std::string::npos) << r.out;
@@ -140,13 +131,13 @@ TEST(Demo, TellsTheWholeStory) {
 }
 
 TEST(Validate, AFixThatDoesNotFitTheTopologyExitsTwo) {
-  const fs::path dir = fresh_dir("validate-bad");
+  const fs::path dir = fresh_test_dir("validate-bad");
   const fs::path fixes = dir / "fixes.json";
   std::ofstream(fixes) << R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30,
       "changes": [{"set": "/edges/cartservice->nowhere/timeout_ms", "value": 8}]}]})";
-  const Result r =
-      doppel("validate " + kTopology + " --cause " + source("scenarios/db-pool-exhaustion.json") +
-             " --fixes " + fixes.string() + " --out " + dir.string());
+  const Result r = run_doppel("validate " + kTopology + " --cause " +
+                              source_path("scenarios/db-pool-exhaustion.json") + " --fixes " +
+                              fixes.string() + " --out " + dir.string());
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("fixes.json: /fixes/0/changes/0"), std::string::npos) << r.out;
 }

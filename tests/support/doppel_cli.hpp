@@ -30,6 +30,11 @@ inline CliResult run_doppel(const std::string& arguments) {
   return result;
 }
 
+// A file of the source tree (bundled topologies, scenarios, test data).
+inline std::string source_path(const std::string& relative) {
+  return std::string(DOPPEL_SOURCE_DIR) + "/" + relative;
+}
+
 inline std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
