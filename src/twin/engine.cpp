@@ -35,6 +35,7 @@
 #include "twin/arrival_process.hpp"
 #include "twin/circuit_breaker.hpp"
 #include "twin/gateway_router.hpp"
+#include "twin/host_cpu.hpp"
 #include "twin/load_balancer.hpp"
 #include "twin/platform_plan.hpp"
 #include "twin/replica_versions.hpp"
@@ -50,9 +51,6 @@ using model::RandomStream;
 namespace {
 double now() {
   return sg::Engine::get_clock();
-}
-void sleep_s(double seconds) {
-  if (seconds > 0) sg::this_actor::sleep_for(seconds);
 }
 int status_of(Outcome outcome) {
   switch (outcome) {
@@ -95,6 +93,7 @@ struct HostState {
   double stress = 1.0;
   double loss = 0.0;    // packet loss rate of transfers to or from the host
   double skew_s = 0.0;  // clock skew: added to the timestamps of spans recorded here
+  std::unique_ptr<HostCpu> cpu = nullptr;  // CpuModel::processor_sharing
 };
 
 struct Request {
@@ -352,7 +351,7 @@ class Engine {
                        const std::vector<const CompiledCall*>& jobs, const TraceContext& trace);
   void serve(ActorContext& self, Server& server, Request& request);
   void serve_operation(ActorContext& self, Server& server, Request& request);
-  void serve_query(Server& server, Request& request);
+  void serve_query(ActorContext& self, Server& server, Request& request);
   void finish_request(Server& server, Request& request, Outcome outcome, std::uint64_t version);
   void reply(const Request& request, Outcome outcome, std::uint64_t version);
   void arrive(Server& server, Request* request);
@@ -370,8 +369,8 @@ class Engine {
   void release_connection(EdgeState& edge);
   void note_breaker(EdgeState& edge);
   enum class Transfer { done, timed_out, failed };
-  Transfer transfer(const HostState& from, const HostState& to, std::int64_t bytes, double deadline,
-                    double extra_s, double service_loss);
+  Transfer transfer(ActorContext& self, const HostState& from, const HostState& to,
+                    std::int64_t bytes, double deadline, double extra_s, double service_loss);
   bool blocked(int from_host, int to_host) const {
     return partitioned_ && blocked_[static_cast<std::size_t>(from_host) * hosts_.size() +
                                     static_cast<std::size_t>(to_host)] > 0;
@@ -457,6 +456,8 @@ void Engine::build_platform() {
       auto* host = z->create_host(planned.name, planned.speed_flops);
       host->set_core_count(planned.cores);
       hosts_.push_back({host, h, planned.name, zone.name, planned.cores, planned.speed_flops});
+      hosts_.back().cpu =
+          std::make_unique<HostCpu>(planned.speed_flops, planned.cores, stats_.simgrid);
       auto* nic = z->create_split_duplex_link(planned.nic.name, planned.nic.bandwidth_bytes_per_s);
       nic->set_latency(planned.nic.latency_s);
       nic_links_.push_back(nic);
@@ -762,7 +763,8 @@ void Engine::start_actors() {
                                  "engine's limit of {} (one simulated actor each)",
                                  workers, kMaxActors - kMinRunners));
   }
-  runners_ = std::make_unique<RunnerPool>(hosts_.front().host, kMaxActors - workers);
+  runners_ =
+      std::make_unique<RunnerPool>(hosts_.front().host, kMaxActors - workers, stats_.simgrid);
   blocked_.assign(hosts_.size() * hosts_.size(), 0);
   loss_rng_ = RandomStream::for_component(options_.seed, options_.run, "network/packet_loss");
   jitter_rng_ = RandomStream::for_component(options_.seed, options_.run, "network/jitter");
@@ -782,6 +784,7 @@ void Engine::start_actors() {
 
 template <typename F>
 void Engine::schedule(double at_s, F&& callback) {
+  ++stats_.simgrid.timers;
   // A kernel timer instead of a sleeping actor: no context switch. Timers may be set from an
   // actor (all of SimGrid runs in one thread with the default contexts) and run in maestro,
   // where s4u calls take their direct path.
@@ -802,7 +805,7 @@ void Engine::schedule_arrival(ClientState& client, double at_s, double duration)
 }
 
 void Engine::spawn_worker(Server& server) {
-  auto context = std::make_unique<ActorContext>();
+  auto context = std::make_unique<ActorContext>(stats_.simgrid);
   ActorContext* raw = context.get();
   raw->worker = server.spawned++;
   worker_contexts_.push_back(std::move(context));
@@ -884,7 +887,7 @@ void Engine::run_entry(ActorContext& self, ClientState& client, int kind) {
 
   Outcome outcome = Outcome::not_found;
   if (target.matched) {
-    sleep_s(topology_.gateway.latency_ms / 1000.0);
+    self.waiter.sleep(topology_.gateway.latency_ms / 1000.0);
     outcome = call(self, *client.gateway, target.call, {trace, root.span_id});
   }
   root.end_s = now();
@@ -905,7 +908,7 @@ Outcome Engine::call(ActorContext& self, CallerState& caller, const CompiledCall
     const auto& retry = edge.policy->retry;
     if (attempt > retry.max_retries || !is_retryable(outcome)) break;
     if (!edge.budget.try_spend_retry(now())) break;
-    sleep_s(backoff_ms(retry, attempt, edge.rng) / 1000.0);
+    self.waiter.sleep(backoff_ms(retry, attempt, edge.rng) / 1000.0);
     outcome = attempt_call(self, caller, edge, call, trace, attempt);
   }
   return outcome;
@@ -1010,12 +1013,13 @@ Server* Engine::choose_server(EdgeState& edge, Target& target, const CompiledCal
   return live_primary;
 }
 
-Engine::Transfer Engine::transfer(const HostState& from, const HostState& to, std::int64_t bytes,
-                                  double deadline, double extra_s, double service_loss) {
+Engine::Transfer Engine::transfer(ActorContext& self, const HostState& from, const HostState& to,
+                                  std::int64_t bytes, double deadline, double extra_s,
+                                  double service_loss) {
   if (from.index != to.index) {
     if (blocked(from.index, to.index)) {
       // Behind a partition packets vanish: the sender hears nothing until it gives up.
-      sleep_s(deadline - now());
+      self.waiter.sleep(deadline - now());
       return Transfer::timed_out;
     }
     if (lossy_) {
@@ -1023,7 +1027,7 @@ Engine::Transfer Engine::transfer(const HostState& from, const HostState& to, st
       const double resend = loss_delay_s(from.index, to.index, service_loss, failed);
       if (failed) {
         const bool in_time = resend < deadline - now();
-        sleep_s(in_time ? resend : deadline - now());
+        self.waiter.sleep(in_time ? resend : deadline - now());
         return in_time ? Transfer::failed : Transfer::timed_out;
       }
       extra_s += resend;
@@ -1038,24 +1042,27 @@ Engine::Transfer Engine::transfer(const HostState& from, const HostState& to, st
     if (delay <= 0) return Transfer::done;
     const double remaining = deadline - now();
     if (delay > remaining) {
-      sleep_s(remaining);
+      self.waiter.sleep(remaining);
       return Transfer::timed_out;
     }
-    sleep_s(delay);
+    self.waiter.sleep(delay);
     return Transfer::done;
   }
   if (extra_s > 0) {
     if (extra_s > deadline - now()) {
-      sleep_s(deadline - now());
+      self.waiter.sleep(deadline - now());
       return Transfer::timed_out;
     }
-    sleep_s(extra_s);
+    self.waiter.sleep(extra_s);
   }
   if (from.index == to.index) return Transfer::done;
   // sendto towards a host that is off aborts SimGrid 3.32 (SIMGRID.md).
   if (!to.host->is_on() || !from.host->is_on()) return Transfer::failed;
   const double remaining = deadline - now();
   if (remaining <= 0) return Transfer::timed_out;
+  ++stats_.simgrid.comms;
+  ++stats_.simgrid.actor_blocks;
+  ++stats_.simgrid.timed_blocks;
   auto comm = sg::Comm::sendto_async(from.host, to.host,
                                      static_cast<std::uint64_t>(std::max<std::int64_t>(bytes, 0)));
   try {
@@ -1082,7 +1089,7 @@ Outcome Engine::flow_exchange(ActorContext& self, CallerState& caller, Server& s
   Outcome outcome = Outcome::ok;
   const double loss = server.service != nullptr ? server.service->loss : 0.0;
   const auto sent =
-      transfer(*caller.host, *server.host, call.spec->request_bytes, deadline, extra, loss);
+      transfer(self, *caller.host, *server.host, call.spec->request_bytes, deadline, extra, loss);
   if (sent == Transfer::timed_out) {
     outcome = Outcome::timeout;
   } else if (sent == Transfer::failed) {
@@ -1106,8 +1113,8 @@ Outcome Engine::flow_exchange(ActorContext& self, CallerState& caller, Server& s
     } else {
       const Outcome reply = self.waiter.reply_outcome;
       reply_version = self.waiter.reply_version;
-      const auto received =
-          transfer(*server.host, *caller.host, call.spec->response_bytes, deadline, 0.0, loss);
+      const auto received = transfer(self, *server.host, *caller.host, call.spec->response_bytes,
+                                     deadline, 0.0, loss);
       if (received == Transfer::timed_out) {
         outcome = Outcome::timeout;
       } else if (received == Transfer::failed) {
@@ -1137,7 +1144,7 @@ Outcome Engine::latency_exchange(ActorContext& self, CallerState& caller, Server
   bool reply_failed = false;
   if (from != to) {
     if (blocked(from, to)) {
-      sleep_s(deadline - now());  // lost behind a partition: nobody answers
+      self.waiter.sleep(deadline - now());  // lost behind a partition: nobody answers
       return Outcome::timeout;
     }
     const double latency = plan_.path_latency_s(from, to);
@@ -1152,7 +1159,7 @@ Outcome Engine::latency_exchange(ActorContext& self, CallerState& caller, Server
       back += loss_delay_s(to, from, loss, reply_failed);
       if (request_failed) {
         const bool in_time = there < deadline - now();
-        sleep_s(in_time ? there : deadline - now());
+        self.waiter.sleep(in_time ? there : deadline - now());
         return in_time ? Outcome::unavailable : Outcome::timeout;
       }
     }
@@ -1326,7 +1333,7 @@ void Engine::serve(ActorContext& self, Server& server, Request& request) {
   if (server.kind == Server::Kind::service) {
     serve_operation(self, server, request);
   } else {
-    serve_query(server, request);
+    serve_query(self, server, request);
   }
 }
 
@@ -1423,7 +1430,15 @@ void Engine::serve_operation(ActorContext& self, Server& server, Request& reques
   const double flops =
       cpu_ms * 1e-3 * PlatformPlan::kReferenceFlops * server.host->stress * server.slowdown;
   if (flops > 0) {
-    sg::this_actor::execute(flops);
+    if (options_.cpu_model == TwinOptions::CpuModel::simgrid_executions) {
+      ++stats_.simgrid.executions;
+      ++stats_.simgrid.actor_blocks;
+      sg::this_actor::execute(flops);
+    } else {
+      const std::uint64_t token = self.waiter.arm();
+      server.host->cpu->start(flops, self.waiter, token);
+      self.waiter.wait(-1);
+    }
     server.cpu_s_total += flops / PlatformPlan::kReferenceFlops;
     server.host->busy_core_s += flops / server.host->speed_flops;
   }
@@ -1440,10 +1455,11 @@ void Engine::serve_operation(ActorContext& self, Server& server, Request& reques
   finish_request(server, request, outcome, 0);
 }
 
-void Engine::serve_query(Server& server, Request& request) {
+void Engine::serve_query(ActorContext& self, Server& server, Request& request) {
   auto& ds = *server.datastore;
   const auto& query = ds.spec->queries[request.op];
-  sleep_s(std::max(0.0, query.cost_ms.sample(server.rng)) / 1000.0 * ds.query_factor[request.op]);
+  self.waiter.sleep(std::max(0.0, query.cost_ms.sample(server.rng)) / 1000.0 *
+                    ds.query_factor[request.op]);
   const double t = now();
   std::uint64_t version = 0;
   if (query.type == model::QueryType::write) {
@@ -1576,6 +1592,7 @@ Snapshot Engine::take_snapshot(double time) {
 // Runtime hooks
 
 void Engine::at(double at_s, std::function<void(TwinRuntime&)> action) {
+  ++stats_.simgrid.timers;
   simgrid::kernel::timer::Timer::set(std::max(at_s, now()), [this, action = std::move(action)] {
     if (!stopped_) action(runtime_);
   });
@@ -1939,7 +1956,7 @@ RunStats Engine::run() {
   build_platform();
   build_model();
   start_actors();
-  sampler_ = std::make_unique<ActorContext>();
+  sampler_ = std::make_unique<ActorContext>(stats_.simgrid);
   sg::Actor::create("sampler", hosts_.front().host, [this, duration] { sampler_loop(duration); });
   if (options_.on_start) options_.on_start(runtime_);
   engine->run();

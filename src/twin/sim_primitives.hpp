@@ -10,51 +10,82 @@
 #include <string>
 #include <vector>
 
+#include <simgrid/kernel/Timer.hpp>
 #include <simgrid/s4u/Actor.hpp>
+#include <simgrid/s4u/Engine.hpp>
 #include <simgrid/s4u/Host.hpp>
 #include <simgrid/s4u/Semaphore.hpp>
 
 #include "doppel/twin/observer.hpp"
+#include "doppel/twin/twin.hpp"
 
 namespace doppel::twin::detail {
 
-// An actor waits for one thing at a time: a reply, a pooled connection, a task, a join.
-// arm() starts a wait and returns its token; whoever completes it calls notify(token); a
-// notify with an old token (the waiter gave up or moved on) is ignored. This is how a callee
-// that finishes after its caller's timeout keeps working without waking anyone.
+// An actor waits for one thing at a time: a reply, a pooled connection, a task, a join, the
+// end of its CPU work or of a delay. arm() starts a wait and returns its token; whoever
+// completes it calls notify(token); a notify with an old token (the waiter gave up or moved
+// on) is ignored. This is how a callee that finishes after its caller's timeout keeps working
+// without waking anyone.
+//
+// A timeout is a kernel timer, not SimGrid's acquire_timeout: in 3.32 a timed wait or a sleep
+// puts a sleep action into the CPU model's max-min system, which every scheduling round then
+// walks (docs/performance.md, "Twin engine"). The first of notify() and the timer decides the
+// wait; the other finds it decided and does nothing.
 class Waiter {
  public:
+  explicit Waiter(SimGridOps& ops) : ops_(&ops) {}
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+  ~Waiter() { cancel_timer(); }
+
   std::uint64_t arm() {
     awaiting_ = ++sequence_;
     signaled_ = false;
+    decided_ = false;
     return awaiting_;
   }
   void disarm() { awaiting_ = 0; }
   bool notify(std::uint64_t token) {
-    if (token == 0 || token != awaiting_ || signaled_) return false;
+    if (token == 0 || token != awaiting_ || decided_) return false;
+    decided_ = true;
     signaled_ = true;
-    semaphore_->release();
+    cancel_timer();
+    if (blocked_) semaphore_->release();
     return true;
   }
   // A reply: its payload is written only if the waiter still waits for it.
   bool notify_reply(std::uint64_t token, Outcome outcome, std::uint64_t version) {
-    if (token == 0 || token != awaiting_ || signaled_) return false;
+    if (token == 0 || token != awaiting_ || decided_) return false;
     reply_outcome = outcome;
     reply_version = version;
     return notify(token);
   }
   // Blocks until notified or `timeout_s` passes (< 0: no timeout). True if notified.
   bool wait(double timeout_s) {
-    if (signaled_) {
-      semaphore_->acquire();  // the token is there: returns at once
-    } else if (timeout_s < 0) {
+    if (!decided_ && timeout_s != 0) {
+      if (timeout_s > 0) {
+        ++ops_->timers;
+        timer_ = simgrid::kernel::timer::Timer::set(simgrid::s4u::Engine::get_clock() + timeout_s,
+                                                    [this, token = awaiting_] {
+                                                      timer_ = nullptr;
+                                                      if (token != awaiting_ || decided_) return;
+                                                      decided_ = true;
+                                                      semaphore_->release();
+                                                    });
+      }
+      ++ops_->actor_blocks;
+      blocked_ = true;
       semaphore_->acquire();
-    } else if (timeout_s > 0) {
-      // A notify in the same instant as the timeout leaves a token behind: consume it.
-      if (semaphore_->acquire_timeout(timeout_s) && signaled_) semaphore_->acquire();
+      blocked_ = false;
     }
     awaiting_ = 0;
     return signaled_;
+  }
+  // Blocks for `delay_s` of simulated time (a sleep without SimGrid's sleep action).
+  void sleep(double delay_s) {
+    if (delay_s <= 0) return;
+    arm();
+    wait(delay_s);
   }
 
   // What the notifier hands over with a reply.
@@ -62,16 +93,27 @@ class Waiter {
   std::uint64_t reply_version = 0;
 
  private:
+  void cancel_timer() {
+    if (timer_ == nullptr) return;
+    timer_->remove();
+    timer_ = nullptr;
+  }
+
+  SimGridOps* ops_;
   simgrid::s4u::SemaphorePtr semaphore_ = simgrid::s4u::Semaphore::create(0);
+  simgrid::kernel::timer::Timer* timer_ = nullptr;
   std::uint64_t sequence_ = 0;
   std::uint64_t awaiting_ = 0;
-  bool signaled_ = false;
+  bool signaled_ = false;  // notified (not timed out)
+  bool decided_ = false;   // notified or timed out
+  bool blocked_ = false;   // the actor is in acquire(): a notify must release it
 };
 
 struct Request;
 
 // Per actor: its waiter and what it was handed to do next.
 struct ActorContext {
+  explicit ActorContext(SimGridOps& ops) : waiter(ops) {}
   Waiter waiter;
   std::function<void(ActorContext&)> task;  // runners
   Request* assigned = nullptr;              // server workers
@@ -83,7 +125,8 @@ struct ActorContext {
 // Beyond `max_actors` tasks wait in a backlog (SimGrid's ~32k actor ceiling, SIMGRID.md).
 class RunnerPool {
  public:
-  RunnerPool(simgrid::s4u::Host* host, std::size_t max_actors) : host_(host), max_(max_actors) {}
+  RunnerPool(simgrid::s4u::Host* host, std::size_t max_actors, SimGridOps& ops)
+      : host_(host), max_(max_actors), ops_(&ops) {}
 
   void submit(std::function<void(ActorContext&)> task) {
     if (!idle_.empty()) {
@@ -99,7 +142,7 @@ class RunnerPool {
       ++backlogged_total_;
       return;
     }
-    auto runner = std::make_unique<ActorContext>();
+    auto runner = std::make_unique<ActorContext>(*ops_);
     runner->task = std::move(task);
     ActorContext* raw = runner.get();
     runners_.push_back(std::move(runner));
@@ -129,6 +172,7 @@ class RunnerPool {
 
   simgrid::s4u::Host* host_;
   std::size_t max_;
+  SimGridOps* ops_;
   std::vector<std::unique_ptr<ActorContext>> runners_;
   std::vector<ActorContext*> idle_;
   std::vector<std::uint64_t> tokens_;  // idle_[i] waits with tokens_[i]

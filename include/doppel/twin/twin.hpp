@@ -32,9 +32,28 @@ struct TwinOptions {
   enum class NetworkModel { flow, latency };
   NetworkModel network = NetworkModel::latency;
 
+  // How CPU work shares a host's cores. Both give what SimGrid's max-min CPU model gives
+  // single-core work of equal priority: n jobs on c cores each run at speed * min(1, c / n).
+  //  - processor_sharing: computed by the engine, one kernel timer per host (the default,
+  //    several times cheaper per request);
+  //  - simgrid_executions: one SimGrid execution per request, the reference the former is
+  //    tested against (tests/twin).
+  enum class CpuModel { processor_sharing, simgrid_executions };
+  CpuModel cpu_model = CpuModel::processor_sharing;
+
   // Called once the twin is built, before simulated time starts: later layers (faults) get
   // the runtime here and schedule their changes with TwinRuntime::at().
   std::function<void(TwinRuntime&)> on_start;
+};
+
+// What the run asked of SimGrid, counted by the engine: the operations that cost it time
+// (docs/performance.md, "Twin engine").
+struct SimGridOps {
+  std::uint64_t executions = 0;    // CPU executions: a max-min variable and solve each
+  std::uint64_t actor_blocks = 0;  // an actor blocked until woken: two context switches
+  std::uint64_t timed_blocks = 0;  // of those, by a SimGrid sleep or wait with a timeout
+  std::uint64_t timers = 0;        // kernel timers set
+  std::uint64_t comms = 0;         // network transfers (flow model)
 };
 
 struct RunStats {
@@ -46,6 +65,7 @@ struct RunStats {
   // included: the unit of the engine's speed in docs/performance.md.
   std::uint64_t hops = 0;
   bool stopped = false;  // TwinRuntime::stop() ended the run early, at simulated_s
+  SimGridOps simgrid;
 };
 
 // Runs one simulation. SimGrid's engine is a process-wide singleton, so this may be called
