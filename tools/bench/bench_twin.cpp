@@ -2,6 +2,10 @@
 //
 //   doppel-bench-twin                 the whole matrix, one child process per run, as Markdown
 //   doppel-bench-twin --one ...       one run in this process, one JSON line
+//   doppel-bench-twin --floor         SimGrid's own cost per primitive (simgrid_floor.cpp)
+//   doppel-bench-twin --primitive P   one primitive in this process, one JSON line
+//
+// Every figure is the median of --repeat runs (3 by default), by CPU seconds.
 //
 // A hop is a request delivered to a server (a service instance or a datastore node).
 #include <algorithm>
@@ -23,6 +27,7 @@
 #include "doppel/twin/twin.hpp"
 
 #include "bare_s4u.hpp"
+#include "simgrid_floor.hpp"
 
 namespace {
 
@@ -118,6 +123,11 @@ int run_one(const std::string& file, const std::string& engine, const std::strin
     out["start_rss_mb"] = start_rss;
     out["peak_rss_mb"] = counter.peak_rss_mb;
     out["peak_in_flight"] = counter.peak_in_flight();
+    out["simgrid_ops"] = {{"executions", stats.simgrid.executions},
+                          {"actor_blocks", stats.simgrid.actor_blocks},
+                          {"timed_blocks", stats.simgrid.timed_blocks},
+                          {"timers", stats.simgrid.timers},
+                          {"comms", stats.simgrid.comms}};
   }
   out["cpu_s"] = cpu_s() - cpu_before;  // loading the topology included: milliseconds
   out["hops_per_cpu_s"] = out["hops"].get<double>() / out["cpu_s"].get<double>();
@@ -155,7 +165,46 @@ nlohmann::json run_child(const std::string& self, const std::vector<std::string>
   return nlohmann::json::parse(text);
 }
 
-int run_matrix(const std::string& self, const std::string& file) {
+// The run with the median CPU time of `repeat` runs: the machine is shared, so one run can be
+// several times slower than the next.
+nlohmann::json run_median(const std::string& self, const std::vector<std::string>& args,
+                          int repeat) {
+  std::vector<nlohmann::json> runs;
+  for (int r = 0; r < repeat; ++r) runs.push_back(run_child(self, args));
+  std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) {
+    return a["cpu_s"].template get<double>() < b["cpu_s"].template get<double>();
+  });
+  return runs[runs.size() / 2];
+}
+
+int run_primitive(const std::string& name, std::uint64_t count) {
+  const double cpu_before = cpu_s();
+  const auto ops = doppel::bench::run_floor_primitive(name, count);
+  const double cpu = cpu_s() - cpu_before;
+  nlohmann::json out{{"primitive", name},
+                     {"ops", ops},
+                     {"cpu_s", cpu},
+                     {"ops_per_cpu_s", static_cast<double>(ops) / cpu}};
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+int run_floor(const std::string& self, std::uint64_t count, int repeat) {
+  std::cout << "| SimGrid 3.32 primitive | operations | CPU s | per CPU s | ns each |\n"
+               "|---|---|---|---|---|\n";
+  for (const auto& name : doppel::bench::floor_primitives()) {
+    const auto r =
+        run_median(self, {"--primitive", name, "--count", std::to_string(count)}, repeat);
+    const double rate = r["ops_per_cpu_s"].get<double>();
+    std::cout << fmt::format("| {} | {} | {:.2f} | {:.0f} | {:.0f} |\n", name,
+                             r["ops"].get<std::uint64_t>(), r["cpu_s"].get<double>(), rate,
+                             1e9 / rate);
+    std::cout.flush();
+  }
+  return 0;
+}
+
+int run_matrix(const std::string& self, const std::string& file, int repeat) {
   struct Level {
     double rps;
     double duration;
@@ -180,8 +229,8 @@ int run_matrix(const std::string& self, const std::string& file) {
       doppel_args.insert(doppel_args.end(), {"--engine", "doppel"});
       auto bare_args = common;
       bare_args.insert(bare_args.end(), {"--engine", "bare"});
-      const auto d = run_child(self, doppel_args);
-      const auto b = run_child(self, bare_args);
+      const auto d = run_median(self, doppel_args, repeat);
+      const auto b = run_median(self, bare_args, repeat);
       const double per_hop_doppel = d["cpu_s"].get<double>() / d["hops"].get<double>();
       const double per_hop_bare = b["cpu_s"].get<double>() / b["hops"].get<double>();
       std::cout << fmt::format(
@@ -199,9 +248,10 @@ int run_matrix(const std::string& self, const std::string& file) {
   std::cout
       << "\n| duration s (latency, 200 rps) | peak RSS MB | RSS at start MB |\n|---|---|---|\n";
   for (double duration : {10.0, 40.0, 160.0}) {
-    const auto d =
-        run_child(self, {"--one", "--topology", file, "--network", "latency", "--rps", "200",
-                         "--duration", fmt::format("{}", duration), "--engine", "doppel"});
+    const auto d = run_median(self,
+                              {"--one", "--topology", file, "--network", "latency", "--rps", "200",
+                               "--duration", fmt::format("{}", duration), "--engine", "doppel"},
+                              repeat);
     std::cout << fmt::format("| {} | {:.1f} | {:.1f} |\n", duration, d["peak_rss_mb"].get<double>(),
                              d["start_rss_mb"].get<double>());
   }
@@ -226,13 +276,26 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"latency", "flow"}));
   app.add_option("--rps", rps, "Total request rate");
   app.add_option("--duration", duration, "Simulated seconds");
+  bool floor = false;
+  std::string primitive;
+  std::uint64_t count = 1000000;
+  int repeat = 3;
+  app.add_flag("--floor", floor, "Measure SimGrid's primitives, one child process each");
+  app.add_option("--primitive", primitive, "Run one SimGrid primitive in this process")
+      ->check(CLI::IsMember(doppel::bench::floor_primitives()));
+  app.add_option("--count", count, "Operations per primitive");
+  app.add_option("--repeat", repeat, "Runs per figure (the median is shown)")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
     if (one) return run_one(file, engine, network, rps, duration);
+    if (!primitive.empty()) return run_primitive(primitive, count);
     char self[4096] = {};
     const auto n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) throw std::runtime_error("cannot find my own executable");
-    return run_matrix(std::string(self, static_cast<std::size_t>(n)), file);
+    const std::string executable(self, static_cast<std::size_t>(n));
+    if (floor) return run_floor(executable, count, repeat);
+    return run_matrix(executable, file, repeat);
   } catch (const std::exception& e) {
     std::cerr << "doppel-bench-twin: " << e.what() << "\n";
     return 1;
