@@ -77,6 +77,18 @@ void print_validation(const experiments::FixValidation& validation) {
                recovery ? fmt::format("{:g} s after the fix", *recovery)
                         : std::string("not by the end of the run"));
   }
+  bool any_shift = false;
+  for (std::size_t f = 0; f < validation.verdicts.size(); ++f) {
+    for (const auto& shift : validation.load_shifts[f]) {
+      if (!any_shift) {
+        fmt::print("\nLoad a fix adds to a dependency (request rate after the fix):\n");
+        any_shift = true;
+      }
+      fmt::print("  {:<28} {:<24} {:.1f} req/s (no cause {:.1f}, cause alone {:.1f})\n",
+                 validation.verdicts[f].fix, shift.service, shift.fix_rps, shift.no_cause_rps,
+                 shift.cause_rps);
+    }
+  }
   for (const auto& recommendation : validation.recommendations) {
     fmt::print("\n");
     experiments::print_recommendation(std::cout, recommendation);
@@ -90,6 +102,7 @@ void add_fix_sections(report::ReportInput& report, const std::vector<experiments
     report::FixSection section;
     section.verdict = validation.verdicts[f];
     section.recommendation = validation.recommendations[f];
+    section.load_shifts = validation.load_shifts[f];
     for (const auto& [metric, title, unit] :
          {std::tuple{"all_routes_err", "error rate, every route", "share"},
           std::tuple{"all_routes_lat_99", "p99 latency, every route", "ms"}}) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -16,6 +17,19 @@ namespace doppel::experiments {
 namespace {
 
 using Json = nlohmann::json;
+
+constexpr std::string_view kHostCpu = "_host_cpu";
+
+// The <host>_host_cpu columns of a run's metrics (the hosts are the platform's, which the
+// topology leaves to the twin's placement), in column-name order.
+std::vector<std::string> host_columns(const std::vector<MetricSeries>& series) {
+  std::vector<std::string> columns;
+  if (series.empty()) return columns;
+  for (const auto& [name, points] : series.front()) {
+    if (name.size() > kHostCpu.size() && name.ends_with(kHostCpu)) columns.push_back(name);
+  }
+  return columns;
+}
 
 [[noreturn]] void fail(const std::string& file, const std::string& pointer,
                        const std::string& message) {
@@ -328,19 +342,77 @@ FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
       arm->figures.figures.push_back(
           saturation_figure(fmt::format("datastore {} refused connections (max_connections {})",
                                         datastore.name, datastore.max_connections),
-                            "per s", 0.0, peaks));
+                            "per s", 0.0, peaks, datastore.name));
+    }
+    // Saturation a fix may move: a service's workers or a host's cores busy on average over
+    // the judged window (a mean, not a peak: one busy second is a burst, not saturation).
+    const auto busy_figure = [&](std::string name, const std::string& column,
+                                 std::string component) {
+      std::vector<double> means;
+      for (const auto& s : series) {
+        means.push_back(mean_after(s, column, validation.judge_from_s)
+                            .value_or(std::numeric_limits<double>::quiet_NaN()));
+      }
+      arm->figures.figures.push_back(saturation_figure(std::move(name), "share", options.busy_limit,
+                                                       means, std::move(component)));
+    };
+    for (const auto& service : topology.services) {
+      busy_figure(fmt::format("service {} workers busy", service.name),
+                  service.name + "_workers_util", service.name);
+    }
+    for (const auto& column : host_columns(series)) {
+      const std::string host = column.substr(0, column.size() - kHostCpu.size());
+      busy_figure(fmt::format("host {} CPU busy", host), column, host);
+    }
+    for (const auto& service : topology.services) {
+      double sum = 0.0;
+      int replications = 0;
+      for (const auto& s : series) {
+        if (const auto rps = mean_after(s, service.name + "_rps", validation.judge_from_s)) {
+          sum += *rps;
+          ++replications;
+        }
+      }
+      if (replications > 0) arm->service_rps[service.name] = sum / replications;
     }
     arm->mean_series = mean_of(series, curve_metrics);
   }
   for (std::size_t f = 0; f < fixes.size(); ++f) {
+    FixVerdictOptions judging;
+    for (const auto& target : fixes[f].action.targets) {
+      judging.touched_components.push_back(target.component);
+    }
     validation.verdicts.push_back(judge_fix(fixes[f].name, &validation.no_cause.figures,
-                                            validation.cause.figures, validation.fixes[f].figures));
+                                            validation.cause.figures, validation.fixes[f].figures,
+                                            judging));
     validation.recommendations.push_back(
         recommend(validation.verdicts.back(), fixes[f].action, options.policy));
     validation.recovery_s.push_back(
         recovery_time(validation.no_cause, validation.fixes[f], fixes[f].at_s));
+    validation.load_shifts.push_back(
+        load_shifts(validation.no_cause, validation.cause, validation.fixes[f]));
   }
   return validation;
+}
+
+std::vector<LoadShift> load_shifts(const ArmRuns& no_cause, const ArmRuns& cause,
+                                   const ArmRuns& fix, const LoadShiftOptions& options) {
+  const auto rate = [](const ArmRuns& arm, const std::string& service) -> std::optional<double> {
+    const auto found = arm.service_rps.find(service);
+    if (found == arm.service_rps.end()) return std::nullopt;
+    return found->second;
+  };
+  std::vector<LoadShift> shifts;
+  for (const auto& [service, fix_rps] : fix.service_rps) {
+    const auto healthy = rate(no_cause, service);
+    const auto with_cause = rate(cause, service);
+    if (!healthy || !with_cause) continue;
+    const double before = std::max(*healthy, *with_cause);
+    if (fix_rps - before < options.min_rps) continue;
+    if (before > 0.0 && fix_rps / before - 1.0 < options.min_relative_increase) continue;
+    shifts.push_back({service, *healthy, *with_cause, fix_rps});
+  }
+  return shifts;
 }
 
 std::optional<double> recovery_time(const ArmRuns& no_cause, const ArmRuns& fix, double fix_at_s) {
@@ -408,6 +480,13 @@ void write_validation_json(std::ostream& out, const FixValidation& validation) {
       rollout.push_back({{"share", stage.share}, {"action", stage.action}, {"check", stage.check}});
     }
     const auto& recovery = validation.recovery_s[f];
+    Json shifts = Json::array();
+    for (const auto& shift : validation.load_shifts[f]) {
+      shifts.push_back({{"service", shift.service},
+                        {"no_cause_rps", shift.no_cause_rps},
+                        {"cause_rps", shift.cause_rps},
+                        {"fix_rps", shift.fix_rps}});
+    }
     fixes.push_back({{"fix", verdict.fix},
                      {"verdict", to_string(verdict.kind)},
                      {"recovery_s", recovery ? Json(*recovery) : Json()},
@@ -420,6 +499,7 @@ void write_validation_json(std::ostream& out, const FixValidation& validation) {
                        {"needs_human_approval", recommendation.needs_human_approval},
                        {"approval_reasons", recommendation.approval_reasons},
                        {"rollout", std::move(rollout)}}},
+                     {"load_shifts", std::move(shifts)},
                      {"figures", std::move(figures)}});
   }
   const Json doc{{"format", "doppel-validation/v1"},      {"judge_from_s", validation.judge_from_s},

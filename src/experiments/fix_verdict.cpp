@@ -103,9 +103,10 @@ ArmResults figures_from_summaries(const std::vector<telemetry::Summary>& replica
 }
 
 Figure saturation_figure(std::string name, std::string unit, double limit,
-                         const std::vector<double>& peak_per_replication) {
+                         const std::vector<double>& peak_per_replication, std::string component) {
   Figure figure;
   figure.name = std::move(name);
+  figure.component = std::move(component);
   figure.kind = Figure::Kind::saturation;
   figure.unit = std::move(unit);
   figure.limit = limit;
@@ -218,7 +219,20 @@ FixVerdict judge_fix(std::string fix_name, const ArmResults* no_cause, const Arm
              replications_to_settle(comparison.fix, limit, options.max_suggested_replications)});
       }
     } else if (!violated(comparison.cause, limit) && !violated_without_cause) {
-      if (clearly_violated(comparison.fix, limit)) {
+      // Saturation pushed over its limit at a component the fix itself changes (the caller
+      // whose timeout it lengthened now holds every worker) is the fix failing where it was
+      // applied; "saturation moved here" is for a component the fix did not touch.
+      const bool where_applied =
+          comparison.kind == Figure::Kind::saturation && !cause_figure.component.empty() &&
+          std::find(options.touched_components.begin(), options.touched_components.end(),
+                    cause_figure.component) != options.touched_components.end();
+      if (where_applied && clearly_violated(comparison.fix, limit)) {
+        comparison.outcome = "saturated where the fix applies";
+        still_violated.push_back(fmt::format(
+            "{} rises to {} (limit {:g}; cause alone {}) at {}, which the fix changes",
+            comparison.name, fix_text, limit, format_value(comparison.cause.mean, comparison.unit),
+            cause_figure.component));
+      } else if (clearly_violated(comparison.fix, limit)) {
         comparison.outcome = "newly violated";
         verdict.breaks.push_back(fmt::format(
             "{}: {} > {} ({})", comparison.name, format_value(comparison.fix.mean, comparison.unit),

@@ -215,4 +215,19 @@ double peak_after(const MetricSeries& series, const std::string& metric, double 
   return peak;
 }
 
+std::optional<double> mean_after(const MetricSeries& series, const std::string& metric,
+                                 double from_s) {
+  const auto found = series.find(metric);
+  if (found == series.end()) return std::nullopt;
+  double sum = 0.0;
+  int points = 0;
+  for (const auto& point : found->second) {
+    if (point.t_s < from_s) continue;
+    sum += point.value;
+    ++points;
+  }
+  if (points == 0) return std::nullopt;
+  return sum / points;
+}
+
 }  // namespace doppel::experiments

@@ -484,6 +484,15 @@ void write_fixes(std::ostream& out, const ReportInput& input) {
           interval_text(figure.cause), interval_text(figure.fix), escape_html(figure.outcome));
     }
     out << "</table>\n";
+    if (!section.load_shifts.empty()) {
+      out << "<p>Load the fix adds to a dependency (request rate after the fix):</p><ul>\n";
+      for (const auto& shift : section.load_shifts) {
+        out << fmt::format("<li>{}: {:.1f} req/s (no cause {:.1f}, cause alone {:.1f})</li>\n",
+                           escape_html(shift.service), shift.fix_rps, shift.no_cause_rps,
+                           shift.cause_rps);
+      }
+      out << "</ul>\n";
+    }
     if (section.recommendation) {
       const auto& recommendation = *section.recommendation;
       out << fmt::format(

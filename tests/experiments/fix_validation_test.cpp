@@ -96,5 +96,40 @@ TEST(RecoveryTime, FromTheFixToTheFirstRowThatStaysHealthy) {
   EXPECT_FALSE(recovery_time(healthy, slow, 3.0).has_value());
 }
 
+TEST(LoadShifts, NamesTheServicesAFixLoadsBeyondBothOtherArms) {
+  ArmRuns healthy;
+  healthy.service_rps = {{"cart", 100.0}, {"db", 40.0},  {"email", 0.5},
+                         {"idle", 0.0},   {"web", 50.0}, {"only-healthy", 3.0}};
+  ArmRuns cause = healthy;
+  cause.service_rps["db"] = 60.0;  // the cause's retries already load it
+  ArmRuns fix;
+  // cart +10% (under 25%); db 80 is x2 healthy but only +33% over the cause (listed); email
+  // +0.9 req/s (under 1 req/s); idle starts taking traffic; web falls (not listed: failing
+  // requests upstream); a service no other arm measured.
+  fix.service_rps = {{"cart", 110.0}, {"db", 80.0}, {"email", 1.4},
+                     {"idle", 2.0},   {"web", 5.0}, {"new", 9.0}};
+  const auto shifts = load_shifts(healthy, cause, fix);
+  ASSERT_EQ(shifts.size(), 2u);
+  EXPECT_EQ(shifts[0].service, "db");
+  EXPECT_DOUBLE_EQ(shifts[0].no_cause_rps, 40.0);
+  EXPECT_DOUBLE_EQ(shifts[0].cause_rps, 60.0);
+  EXPECT_DOUBLE_EQ(shifts[0].fix_rps, 80.0);
+  EXPECT_EQ(shifts[1].service, "idle");
+  // Judged against the busier of the two other arms: the cause at 70 leaves db's +14% unlisted.
+  cause.service_rps["db"] = 70.0;
+  EXPECT_EQ(load_shifts(healthy, cause, fix).size(), 1u);
+  // Stricter thresholds keep only the large moves.
+  EXPECT_TRUE(
+      load_shifts(healthy, cause, fix, {.min_relative_increase = 1.5, .min_rps = 3.0}).empty());
+}
+
+TEST(MeanAfter, AveragesThePointsFromTheJudgedTimeOn) {
+  MetricSeries series;
+  series["x_workers_util"] = {{1.0, 1.0}, {2.0, 0.2}, {3.0, 0.4}, {4.0, 0.6}};
+  EXPECT_DOUBLE_EQ(*mean_after(series, "x_workers_util", 2.0), 0.4);
+  EXPECT_FALSE(mean_after(series, "x_workers_util", 5.0).has_value());
+  EXPECT_FALSE(mean_after(series, "missing", 0.0).has_value());
+}
+
 }  // namespace
 }  // namespace doppel::experiments

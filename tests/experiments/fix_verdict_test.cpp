@@ -72,6 +72,36 @@ TEST(FixVerdict, RejectHarmfulNamesTheSaturationItMoves) {
             "orders-db connections: 145 connections > 100 connections (saturation moved here)");
 }
 
+TEST(FixVerdict, SaturationWhereTheFixAppliesIsIneffectiveNotHarmful) {
+  // A longer connection-acquire timeout on orders -> orders-db: checkout stays broken and
+  // orders' own workers fill up waiting. That is the fix failing where it was applied; the same
+  // figure at a component the fix does not change is saturation moved there.
+  const auto with_workers = [](ArmResults results, std::vector<double> busy) {
+    results.figures.push_back(
+        saturation_figure("service orders workers busy", "share", 0.9, busy, "orders"));
+    return results;
+  };
+  const ArmResults no_cause = with_workers(kNoCause, {0.10, 0.11, 0.10, 0.12, 0.11});
+  const ArmResults cause = with_workers(kCause, {0.50, 0.52, 0.49, 0.51, 0.50});
+  const ArmResults longer_timeout =
+      with_workers(arm({2300, 2500, 2450, 2400, 2600}, {93, 95, 94, 92, 96}, {50, 50, 50, 50, 50}),
+                   {1.0, 1.0, 0.99, 1.0, 1.0});
+  FixVerdictOptions options;
+  options.touched_components = {"orders"};
+  const auto verdict = judge_fix("longer timeout", &no_cause, cause, longer_timeout, options);
+  EXPECT_EQ(verdict.kind, VerdictKind::reject_ineffective) << verdict.reason;
+  EXPECT_TRUE(verdict.breaks.empty());
+  EXPECT_NE(verdict.reason.find("service orders workers busy rises to"), std::string::npos)
+      << verdict.reason;
+  EXPECT_EQ(verdict.figures.back().outcome, "saturated where the fix applies");
+
+  options.touched_components = {"gateway"};
+  const auto elsewhere = judge_fix("longer timeout", &no_cause, cause, longer_timeout, options);
+  EXPECT_EQ(elsewhere.kind, VerdictKind::reject_harmful) << elsewhere.reason;
+  ASSERT_EQ(elsewhere.breaks.size(), 1U);
+  EXPECT_NE(elsewhere.breaks[0].find("saturation moved here"), std::string::npos);
+}
+
 TEST(FixVerdict, RejectHarmfulWhenAnotherSloIsNewlyBroken) {
   const ArmResults rate_limit =
       arm({230, 240, 235, 232, 238}, {450, 480, 470, 460, 455}, {45, 45, 45, 45, 45});

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +56,9 @@ struct FixValidationOptions {
   double duration_s = 0.0;  // <= 0: the cause scenario's
   // Figures count the requests that start this long after the latest fix.
   double settle_s = 10.0;
+  // Saturation limit of a service's busy workers and of a host's CPU, as a share, both
+  // averaged over the judged window: above it, queues grow with any burst.
+  double busy_limit = 0.9;
   AutomationPolicy policy;
 };
 
@@ -64,7 +69,31 @@ struct ArmRuns {
   ArmResults figures;
   // route_<r>_err and route_<r>_lat_99 per metrics row, mean over the replications.
   MetricSeries mean_series;
+  // Per service: its request rate (<service>_rps) over the judged window, mean over the
+  // replications; services with no rate column are absent.
+  std::map<std::string, double, std::less<>> service_rps;
 };
+
+// A service that takes more requests under a fix than both with no cause and with the cause
+// left alone: load the fix puts on a shared dependency (more retries, a bigger pool letting
+// more through). Less load is not listed: it is what failing requests upstream leave, and the
+// SLO figures already judge that. No limit judges it either; it is what an SRE checks on the
+// dependency's dashboards before rollout.
+struct LoadShift {
+  std::string service;
+  double no_cause_rps = 0.0;
+  double cause_rps = 0.0;
+  double fix_rps = 0.0;
+};
+
+struct LoadShiftOptions {
+  double min_relative_increase = 0.25;  // fix / max(no cause, cause) - 1
+  double min_rps = 1.0;                 // and at least this many more requests/s
+};
+
+// The services whose rate rises past both thresholds, in service-name order.
+std::vector<LoadShift> load_shifts(const ArmRuns& no_cause, const ArmRuns& cause,
+                                   const ArmRuns& fix, const LoadShiftOptions& options = {});
 
 struct FixValidation {
   double judge_from_s = 0.0;
@@ -80,6 +109,8 @@ struct FixValidation {
   // back near the no-cause arm's (error rate within 1 point of its worst, p99 within twice
   // its median) to the end of the run; nullopt when they never do.
   std::vector<std::optional<double>> recovery_s;
+  // Per fix: load_shifts(no_cause, cause, fix).
+  std::vector<std::vector<LoadShift>> load_shifts;
 };
 
 // The recovery time above, from the arms' mean series.

@@ -23,6 +23,8 @@ struct Figure {
   std::string unit;  // "ms", "share", "connections"
   double limit = 0.0;
   std::vector<double> per_replication;
+  // The service, datastore or host a saturation figure measures (empty: a route's SLO).
+  std::string component;
 
   bool operator==(const Figure&) const = default;
 };
@@ -41,12 +43,17 @@ ArmResults figures_from_summaries(const std::vector<telemetry::Summary>& replica
 // The largest value of a series per replication, against a limit: saturation that the
 // summaries do not hold (connections of a datastore, a pool's utilisation).
 Figure saturation_figure(std::string name, std::string unit, double limit,
-                         const std::vector<double>& peak_per_replication);
+                         const std::vector<double>& peak_per_replication,
+                         std::string component = {});
 
 struct FixVerdictOptions {
   // Most replications a needs-review verdict suggests; beyond that the figure sits so close
   // to its limit that more runs will not settle it.
   int max_suggested_replications = 1000;
+  // The components the fix itself changes (FixAction targets). Saturation the fix pushes over
+  // its limit at one of them is the fix failing where it applies (reject: ineffective); at
+  // any other component it is saturation moved elsewhere (reject: harmful).
+  std::vector<std::string> touched_components;
 };
 
 // The 95% confidence interval of a figure's mean in one arm (Student's t).

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,5 +80,8 @@ MetricSeries read_job_metrics(const std::filesystem::path& dir);
 telemetry::Summary read_judged_slos(const std::filesystem::path& dir);
 // The largest value of a metrics.csv column at or after from_s (0 when absent or empty).
 double peak_after(const MetricSeries& series, const std::string& metric, double from_s);
+// The mean of a metrics.csv column's points at or after from_s; nullopt when it has none.
+std::optional<double> mean_after(const MetricSeries& series, const std::string& metric,
+                                 double from_s);
 
 }  // namespace doppel::experiments

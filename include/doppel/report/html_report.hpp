@@ -12,6 +12,7 @@
 
 #include "doppel/experiments/automation_policy.hpp"
 #include "doppel/experiments/diagnosis.hpp"
+#include "doppel/experiments/fix_validation.hpp"
 #include "doppel/experiments/fix_verdict.hpp"
 #include "doppel/model/topology.hpp"
 
@@ -38,6 +39,8 @@ struct FixSection {
   experiments::FixVerdict verdict;
   std::optional<experiments::Recommendation> recommendation;
   std::vector<LineChart> charts;
+  // Services whose request rate under the fix differs from the healthy twin's.
+  std::vector<experiments::LoadShift> load_shifts;
 };
 
 struct ReportInput {
