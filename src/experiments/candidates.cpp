@@ -1,6 +1,9 @@
 #include "doppel/experiments/candidates.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -8,6 +11,7 @@
 
 #include "doppel/faults/scenario.hpp"
 #include "doppel/model/input_error.hpp"
+#include "doppel/model/service_graph.hpp"
 
 namespace doppel::experiments {
 
@@ -22,6 +26,7 @@ Candidate make(std::string kind, std::string component, const std::string& magni
   candidate.name = magnitude.empty() ? candidate.cause : candidate.cause + " " + magnitude;
   candidate.kind = std::move(kind);
   candidate.component = std::move(component);
+  candidate.components = {candidate.component};
   candidate.description = std::move(description);
   injection["name"] = candidate.name;
   if (!injection.contains("kind")) injection["kind"] = candidate.kind;
@@ -47,24 +52,121 @@ Json scenario_document(const Json& injections) {
               {"injections", injections}};
 }
 
+std::vector<std::string> witnesses_in(const model::Topology& topology,
+                                      const model::ServiceGraph& graph,
+                                      const std::string& service) {
+  std::vector<std::string> prefixes;
+  const auto add = [&](std::string prefix) {
+    if (std::find(prefixes.begin(), prefixes.end(), prefix) == prefixes.end()) {
+      prefixes.push_back(std::move(prefix));
+    }
+  };
+  if (const auto vertex = graph.find(service)) {
+    for (auto [edge, end] = boost::in_edges(*vertex, graph.graph()); edge != end; ++edge) {
+      const std::string& caller = graph.graph()[*edge].from;
+      add(caller + "_err");
+      add(caller + "_lat_");
+      add(caller + "_to_" + service + "_");
+    }
+  }
+  for (const auto& route : topology.gateway.routes) {
+    if (route.service != service) continue;
+    add("route_" + route.name + "_err");
+    add("route_" + route.name + "_lat_");
+  }
+  if (topology.gateway.default_service == service) {
+    add("all_routes_err");
+    add("all_routes_lat_");
+  }
+  return prefixes;
+}
+
+// The one host every instance of the service runs on, when the topology says so: each used
+// placement names it, or its zone has that single host. Otherwise the twin spreads instances
+// over a zone's hosts by its own rule, which is not ours to re-derive.
+std::optional<std::string> only_host(const model::Topology& topology,
+                                     const model::Service& service) {
+  std::set<std::string> hosts;
+  const std::size_t used = std::min<std::size_t>(
+      service.placement.size(), static_cast<std::size_t>(std::max(1, service.replicas)));
+  for (std::size_t i = 0; i < used; ++i) {
+    const auto& placement = service.placement[i];
+    if (placement.host) {
+      hosts.insert(*placement.host);
+      continue;
+    }
+    const auto* zone = topology.find_zone(placement.zone);
+    if (zone == nullptr || zone->hosts.size() != 1) return std::nullopt;
+    hosts.insert(zone->hosts.front().name);
+  }
+  if (hosts.size() != 1) return std::nullopt;
+  return *hosts.begin();
+}
+
+bool on_several_hosts(const model::Topology& topology, const model::Service& service) {
+  return service.replicas > 1 && !only_host(topology, service);
+}
+
 }  // namespace
+
+std::vector<std::string> witness_prefixes(const model::Topology& topology,
+                                          const std::string& service) {
+  return witnesses_in(topology, model::ServiceGraph(topology), service);
+}
 
 std::vector<Candidate> auto_candidates(const model::Topology& topology,
                                        const AutoCandidateOptions& options) {
+  const model::ServiceGraph graph(topology);
+  // Services sharing one host: stress on that host is one simulation, whichever is named.
+  std::map<std::string, std::vector<std::string>> services_on_host;
+  for (const auto& service : topology.services) {
+    if (const auto host = only_host(topology, service)) {
+      services_on_host[*host].push_back(service.name);
+    }
+  }
+  std::set<std::string> stressed_hosts;
+
   std::vector<Candidate> candidates = {no_fault()};
   for (const auto& service : topology.services) {
     const std::string& name = service.name;
     const Json target{{"service", name}};
+    const std::size_t first_of_service = candidates.size();
     for (const double ms : options.latency_ms) {
       candidates.push_back(make("latency", name, fmt::format("{:g}ms", ms),
                                 fmt::format("{:g} ms added to every request to {}", ms, name),
                                 Json{{"target", target}, {"parameters", {{"ms", ms}}}}));
     }
-    for (const double share : options.cpu_stress_share) {
-      candidates.push_back(
-          make("cpu_stress", name, fmt::format("{:g}%", share * 100.0),
-               fmt::format("{:g}% of the cores of {}'s hosts taken", share * 100.0, name),
-               Json{{"target", target}, {"parameters", {{"share", share}}}}));
+    const auto host = only_host(topology, service);
+    if (host && services_on_host[*host].size() > 1) {
+      if (stressed_hosts.insert(*host).second) {
+        const auto& sharing = services_on_host[*host];
+        for (const double share : options.cpu_stress_share) {
+          Candidate stress =
+              make("cpu_stress", *host, fmt::format("{:g}%", share * 100.0),
+                   fmt::format("{:g}% of {}'s cores taken (it runs {})", share * 100.0, *host,
+                               fmt::join(sharing, ", ")),
+                   Json{{"target", {{"host", *host}}}, {"parameters", {{"share", share}}}});
+          stress.components = sharing;
+          candidates.push_back(std::move(stress));
+        }
+      }
+    } else {
+      for (const double share : options.cpu_stress_share) {
+        candidates.push_back(
+            make("cpu_stress", name, fmt::format("{:g}%", share * 100.0),
+                 fmt::format("{:g}% of the cores of {}'s hosts taken", share * 100.0, name),
+                 Json{{"target", target}, {"parameters", {{"share", share}}}}));
+      }
+      // A noisy neighbour takes one machine, not every host of a replicated service.
+      if (on_several_hosts(topology, service)) {
+        for (const double share : options.cpu_stress_share) {
+          candidates.push_back(make(
+              "cpu_stress", name, fmt::format("one host {:g}%", share * 100.0),
+              fmt::format("{:g}% of the cores of one of {}'s hosts taken", share * 100.0, name),
+              Json{{"target", {{"service", name}, {"mode", "one"}}},
+                   {"parameters", {{"share", share}}}}));
+        }
+      }
     }
     for (const double rate : options.error_rate) {
       candidates.push_back(make("error_rate", name, fmt::format("{:g}%", rate * 100.0),
@@ -87,6 +189,10 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
     }
     candidates.push_back(make("dns_failure", name, "", fmt::format("{} stops resolving", name),
                               Json{{"target", target}}));
+    const auto witnesses = witnesses_in(topology, graph, name);
+    for (std::size_t c = first_of_service; c < candidates.size(); ++c) {
+      if (candidates[c].kind != "cpu_stress") candidates[c].witnesses = witnesses;
+    }
   }
   for (const auto& datastore : topology.datastores) {
     const std::string& name = datastore.name;
@@ -201,9 +307,17 @@ std::vector<Candidate> parse_candidates(const nlohmann::json& document,
     has_null = has_null || candidate.null_hypothesis;
     if (!injections.empty()) {
       candidate.kind = injections[0].value("kind", "");
+      // The component the target names ("mode" and "count" only say how many units).
       const auto& target = injections[0].value("target", Json::object());
-      if (!target.empty() && target.begin()->is_string()) {
-        candidate.component = target.begin()->get<std::string>();
+      for (const char* key : {"service", "datastore", "host", "zone", "route", "client"}) {
+        if (target.contains(key) && target[key].is_string()) {
+          candidate.component = target[key].get<std::string>();
+          candidate.components = {candidate.component};
+          break;
+        }
+      }
+      if (topology.find_service(candidate.component) != nullptr && candidate.kind != "cpu_stress") {
+        candidate.witnesses = witness_prefixes(topology, candidate.component);
       }
     }
     candidates.push_back(std::move(candidate));

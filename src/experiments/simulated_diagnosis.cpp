@@ -62,6 +62,173 @@ Baseline baseline_of(const std::vector<double>& values, const OnsetOptions& opti
 
 }  // namespace
 
+namespace {
+
+// k log(k / n), 0 at k = 0: the terms of Poisson and binomial log-likelihoods at their
+// maximum-likelihood rates.
+double xlogx_over(double k, double n) {
+  return k > 0.0 && n > 0.0 ? k * std::log(k / n) : 0.0;
+}
+
+// Twice the log-likelihood ratio of "the rate changed after `split` rows" against "one rate
+// throughout", for Poisson counts per row.
+double poisson_change_g(double count_before, double rows_before, double count_after,
+                        double rows_after) {
+  const double split = xlogx_over(count_before, rows_before) + xlogx_over(count_after, rows_after);
+  const double joint = xlogx_over(count_before + count_after, rows_before + rows_after);
+  return 2.0 * (split - joint);
+}
+
+// The same for binomial error counts (errors out of requests).
+double binomial_change_g(double errors_before, double requests_before, double errors_after,
+                         double requests_after) {
+  const auto ll = [](double errors, double requests) {
+    return xlogx_over(errors, requests) + xlogx_over(requests - errors, requests);
+  };
+  return 2.0 * (ll(errors_before, requests_before) + ll(errors_after, requests_after) -
+                ll(errors_before + errors_after, requests_before + requests_after));
+}
+
+// Mid-ranks (ties averaged), 1-based.
+std::vector<double> mid_ranks(const std::vector<double>& values) {
+  const std::size_t n = values.size();
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return values[a] < values[b]; });
+  std::vector<double> rank(n);
+  for (std::size_t i = 0; i < n;) {
+    std::size_t j = i;
+    while (j + 1 < n && values[order[j + 1]] == values[order[i]]) ++j;
+    for (std::size_t k = i; k <= j; ++k) rank[order[k]] = 0.5 * double(i + j) + 1.0;
+    i = j + 1;
+  }
+  return rank;
+}
+
+// The Wilcoxon rank-sum z of the n - split values after `split` against those before, from
+// the sum of their ranks (no tie correction of the variance: conservative).
+double rank_sum_z(double after_ranks, std::size_t n, std::size_t split) {
+  const double before = double(split);
+  const double after = double(n - split);
+  const double expected = after * (double(n) + 1.0) / 2.0;
+  const double variance = before * after * (double(n) + 1.0) / 12.0;
+  return variance > 0.0 ? (after_ranks - expected) / std::sqrt(variance) : 0.0;
+}
+
+// prefix[i] = sum of values[0..i).
+std::vector<double> prefix_sums(const std::vector<double>& values) {
+  std::vector<double> prefix(values.size() + 1, 0.0);
+  for (std::size_t i = 0; i < values.size(); ++i) prefix[i + 1] = prefix[i] + values[i];
+  return prefix;
+}
+
+}  // namespace
+
+std::optional<double> count_onset(const MetricSeries& observed, const OnsetOptions& options) {
+  std::optional<double> onset;
+  const auto note = [&](double t_s) {
+    if (!onset || t_s < *onset) onset = t_s;
+  };
+  // The splits a series may change at: enough rows before, in the baseline and after.
+  const auto splits = [&](std::size_t rows) {
+    const auto first = std::max<std::size_t>(
+        static_cast<std::size_t>(std::max(1, options.min_baseline_points)),
+        static_cast<std::size_t>(std::ceil(options.baseline_share * double(rows))));
+    const auto tail = static_cast<std::size_t>(std::max(1, options.persistence_points));
+    return std::pair{first, rows >= tail ? rows - tail : 0};
+  };
+  for (const auto& [name, rates] : observed) {
+    if (!name.ends_with("_rps") || rates.size() < 2) continue;
+    const std::string component = name.substr(0, name.size() - 4);
+    // Requests per row: the rate times the row spacing (the median spacing).
+    std::vector<double> gaps;
+    for (std::size_t i = 1; i < rates.size(); ++i) gaps.push_back(rates[i].t_s - rates[i - 1].t_s);
+    const double row_s = std::max(1e-9, median_of(gaps));
+    std::vector<double> requests;
+    for (const auto& point : rates) requests.push_back(std::max(0.0, point.value * row_s));
+    const auto [first, last] = splits(requests.size());
+    if (first >= last) continue;
+    const std::vector<double> baseline(requests.begin(),
+                                       requests.begin() + static_cast<std::ptrdiff_t>(first));
+    if (median_of(baseline) > options.low_rate_max_per_row) continue;
+
+    // Request counts: the best split of a Poisson rate.
+    const auto best_split = [&](auto statistic, std::size_t count, std::size_t lo,
+                                std::size_t hi) -> std::optional<std::size_t> {
+      double best = 0.0;
+      std::optional<std::size_t> at;
+      for (std::size_t split = lo; split <= hi && split < count; ++split) {
+        const double value = statistic(split);
+        if (value > best) {
+          best = value;
+          at = split;
+        }
+      }
+      return at;
+    };
+    const auto request_sums = prefix_sums(requests);
+    const auto rate_g = [&](std::size_t split) {
+      const double before = request_sums[split];
+      return poisson_change_g(before, double(split), request_sums.back() - before,
+                              double(requests.size() - split));
+    };
+    if (const auto at = best_split(rate_g, requests.size(), first, last);
+        at && rate_g(*at) > options.count_g_threshold) {
+      note(rates[*at].t_s);
+    }
+
+    // Error counts, by the rows that have both a rate and an error share.
+    if (const auto err = observed.find(component + "_err"); err != observed.end()) {
+      std::map<double, double> share_at;
+      for (const auto& point : err->second) share_at[point.t_s] = point.value;
+      std::vector<double> times, errors, counts;
+      for (std::size_t i = 0; i < rates.size(); ++i) {
+        const auto share = share_at.find(rates[i].t_s);
+        if (share == share_at.end()) continue;
+        times.push_back(rates[i].t_s);
+        counts.push_back(requests[i]);
+        errors.push_back(std::clamp(share->second, 0.0, 1.0) * requests[i]);
+      }
+      const auto [lo, hi] = splits(times.size());
+      const auto error_sums = prefix_sums(errors);
+      const auto count_sums = prefix_sums(counts);
+      const auto error_g = [&](std::size_t split) {
+        const double e = error_sums[split], n = count_sums[split];
+        const double e_after = error_sums.back() - e, n_after = count_sums.back() - n;
+        // Only errors rising: fewer errors is no symptom.
+        if (n <= 0.0 || n_after <= 0.0 || e_after / n_after <= e / n) return 0.0;
+        return binomial_change_g(e, n, e_after, n_after);
+      };
+      if (lo < hi) {
+        if (const auto at = best_split(error_g, times.size(), lo, hi);
+            at && error_g(*at) > options.count_g_threshold) {
+          note(times[*at]);
+        }
+      }
+    }
+
+    // Latencies: one request a row is one value; a rank test needs no distribution.
+    const std::string latency_prefix = component + "_lat_";
+    for (auto it = observed.lower_bound(latency_prefix);
+         it != observed.end() && it->first.starts_with(latency_prefix); ++it) {
+      std::vector<double> values;
+      for (const auto& point : it->second) values.push_back(point.value);
+      const auto [lo, hi] = splits(values.size());
+      if (lo >= hi) continue;
+      const auto rank_sums = prefix_sums(mid_ranks(values));
+      const auto z = [&](std::size_t split) {
+        return std::abs(rank_sum_z(rank_sums.back() - rank_sums[split], values.size(), split));
+      };
+      if (const auto at = best_split(z, values.size(), lo, hi);
+          at && z(*at) > options.rank_z_threshold) {
+        note(it->second[*at].t_s);
+      }
+    }
+  }
+  return onset;
+}
+
 std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options) {
   std::optional<double> onset;
   for (const auto& [name, points] : observed) {
@@ -86,6 +253,8 @@ std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOpti
       }
     }
   }
+  // At a few requests a row, persistence cannot show; counts over many rows can.
+  if (!onset) onset = count_onset(observed, options);
   return onset;
 }
 
@@ -113,7 +282,8 @@ std::set<std::string> departing_metrics(const MetricSeries& observed, double fro
 }
 
 ObservedEvidence observed_evidence(const MetricSeries& observed, double from_s,
-                                   const OnsetOptions& options, double quiet_rps) {
+                                   const OnsetOptions& options, double quiet_rps,
+                                   double silenced_share) {
   ObservedEvidence evidence;
   evidence.departing = departing_metrics(observed, from_s, options);
   // Every component with a rate column; those without one are quiet by definition below.
@@ -121,11 +291,16 @@ ObservedEvidence observed_evidence(const MetricSeries& observed, double from_s,
     if (!name.ends_with("_rps")) continue;
     evidence.rated.insert(name.substr(0, name.size() - 4));
     std::vector<double> before;
+    std::vector<double> after;
     for (const auto& point : points) {
-      if (point.t_s < from_s) before.push_back(point.value);
+      (point.t_s < from_s ? before : after).push_back(point.value);
     }
-    if (before.empty() || median_of(before) < quiet_rps) {
-      evidence.quiet.insert(name.substr(0, name.size() - 4));
+    const std::string component = name.substr(0, name.size() - 4);
+    const double usual = median_of(before);
+    if (before.empty() || usual < quiet_rps) evidence.quiet.insert(component);
+    if (!before.empty() && !after.empty() && usual > 0.0 &&
+        median_of(after) <= silenced_share * usual) {
+      evidence.silenced.insert(component);
     }
   }
   return evidence;
@@ -139,20 +314,25 @@ bool worth_simulating(const Candidate& candidate, const ObservedEvidence& eviden
     const auto it = departing.lower_bound(prefix);
     return it != departing.end() && it->starts_with(prefix);
   };
-  // Silence is evidence only where the component is observed and busy.
+  // Silence is evidence only where the component is observed and busy; traffic that stops
+  // altogether is a symptom of its own.
   const auto shows_or_quiet = [&](const std::string& component) {
     return any_with_prefix(component + "_") || evidence.quiet.contains(component) ||
-           !evidence.rated.contains(component);
+           evidence.silenced.contains(component) || !evidence.rated.contains(component);
   };
   if (candidate.kind == "traffic_surge" || candidate.kind == "traffic_shift") {
     return any_with_prefix("route_") || any_with_prefix("all_routes_");
+  }
+  for (const auto& witness : candidate.witnesses) {
+    if (any_with_prefix(witness)) return true;
   }
   const auto arrow = candidate.component.find("->");
   if (arrow != std::string::npos) {
     return shows_or_quiet(candidate.component.substr(0, arrow)) ||
            shows_or_quiet(candidate.component.substr(arrow + 2));
   }
-  return shows_or_quiet(candidate.component);
+  if (candidate.components.empty()) return shows_or_quiet(candidate.component);
+  return std::any_of(candidate.components.begin(), candidate.components.end(), shows_or_quiet);
 }
 
 SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
@@ -209,6 +389,9 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
   for (std::size_t c = 0; c < options.candidates.size(); ++c) {
     const Candidate& candidate = options.candidates[c];
     result.cause_of[candidate.name] = candidate.cause.empty() ? candidate.name : candidate.cause;
+    if (!candidate.components.empty()) {
+      result.components_of[result.cause_of[candidate.name]] = candidate.components;
+    }
     if (prune && !worth_simulating(candidate, evidence)) {
       result.pruned.push_back(candidate.name);
       continue;
@@ -309,7 +492,10 @@ std::vector<RankedCause> rank_causes(const SimulatedDiagnosis& diagnosis) {
     for (auto& ranked : causes) {
       if (ranked.cause == cause) return ranked;
     }
-    causes.push_back({cause, 0.0, 0.0, ""});
+    const auto components = diagnosis.components_of.find(cause);
+    causes.push_back({cause, 0.0, 0.0, "",
+                      components == diagnosis.components_of.end() ? std::vector<std::string>{}
+                                                                  : components->second});
     return causes.back();
   };
   // Deep pass first: the ranking is best-first, so the first variant seen is the best one.
@@ -352,7 +538,8 @@ void write_simulated_diagnosis_json(std::ostream& out, const SimulatedDiagnosis&
     causes.push_back({{"cause", cause.cause},
                       {"posterior", cause.posterior},
                       {"screening_posterior", cause.screening_posterior},
-                      {"best_candidate", cause.best_candidate}});
+                      {"best_candidate", cause.best_candidate},
+                      {"components", cause.components}});
   }
   doc["causes"] = std::move(causes);
   doc["simulation"] = {{"onset_s", diagnosis.onset_s},

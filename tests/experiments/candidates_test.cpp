@@ -1,5 +1,6 @@
 #include "doppel/experiments/candidates.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -109,6 +110,86 @@ TEST(LoadCandidates, ErrorsNameTheFileAndThePlace) {
                                     "parameters": {"ms": 5}}]}]})");
   EXPECT_EQ(bad_target.rfind("c.json: /candidates/0/injections/0/target", 0), 0u) << bad_target;
   EXPECT_NE(bad_target.find("cartservice"), std::string::npos) << bad_target;  // did you mean
+}
+
+}  // namespace
+}  // namespace doppel::experiments
+
+namespace doppel::experiments {
+namespace {
+
+const Candidate* find_cause(const std::vector<Candidate>& candidates, const std::string& cause) {
+  for (const auto& candidate : candidates) {
+    if (candidate.cause == cause) return &candidate;
+  }
+  return nullptr;
+}
+
+TEST(AutoCandidates, StressOnAHostSharedByServicesIsOneCauseNamingThemAll) {
+  // HotROD runs its four services on its one host: stress there is one simulation, whichever
+  // service is named, so it is one cause and not four copies splitting the probability.
+  const auto candidates = auto_candidates(bundled("hotrod"));
+  const Candidate* host = find_cause(candidates, "cpu_stress@hotrod-host");
+  ASSERT_NE(host, nullptr);
+  EXPECT_EQ(host->components,
+            (std::vector<std::string>{"frontend", "customer", "driver", "route"}));
+  EXPECT_EQ(host->injections[0]["target"], (nlohmann::json{{"host", "hotrod-host"}}));
+  EXPECT_EQ(find_cause(candidates, "cpu_stress@frontend"), nullptr);
+  EXPECT_EQ(find_cause(candidates, "cpu_stress@customer"), nullptr);
+
+  // Sock Shop pins its services on three nodes, two or three each.
+  const auto sock_shop = auto_candidates(bundled("sock-shop"));
+  const Candidate* node = find_cause(sock_shop, "cpu_stress@node-1");
+  ASSERT_NE(node, nullptr);
+  EXPECT_EQ(node->components, (std::vector<std::string>{"front-end", "payment"}));
+}
+
+TEST(AutoCandidates, AReplicatedServiceIsAlsoStressedOnOneOfItsHosts) {
+  const auto candidates = auto_candidates(bundled("stale-reads"));
+  int all_hosts = 0;
+  int one_host = 0;
+  for (const auto& candidate : candidates) {
+    if (candidate.cause != "cpu_stress@profile") continue;
+    const auto& target = candidate.injections[0]["target"];
+    (target.value("mode", "all") == "one" ? one_host : all_hosts) += 1;
+    EXPECT_EQ(target["service"], "profile");
+  }
+  EXPECT_EQ(all_hosts, 3);
+  EXPECT_EQ(one_host, 3);
+  // A service on one host has no separate one-host variant (it would be the same run).
+  for (const auto& candidate : auto_candidates(bundled("sock-shop"))) {
+    if (candidate.kind == "cpu_stress") {
+      EXPECT_FALSE(candidate.injections[0]["target"].contains("mode")) << candidate.name;
+    }
+  }
+}
+
+TEST(AutoCandidates, AServicesFaultsKnowWhereTheyShowFirst) {
+  const auto topology = bundled("hotrod");
+  const auto candidates = auto_candidates(topology);
+  const Candidate* customer = find_cause(candidates, "dns_failure@customer");
+  ASSERT_NE(customer, nullptr);
+  // frontend calls customer; frontend itself is behind the gateway's dispatch route.
+  const auto& seen = customer->witnesses;
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "frontend_err"), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "frontend_lat_"), seen.end());
+  EXPECT_EQ(std::find(seen.begin(), seen.end(), "route_dispatch_err"), seen.end());
+  const auto entry = witness_prefixes(topology, "frontend");
+  EXPECT_NE(std::find(entry.begin(), entry.end(), "route_dispatch_err"), entry.end());
+  EXPECT_NE(std::find(entry.begin(), entry.end(), "route_dispatch_lat_"), entry.end());
+}
+
+TEST(LoadCandidates, TheComponentIsTheTargetsNamedUnitNotItsMode) {
+  const auto topology = bundled("online-boutique");
+  const auto candidates = parse_candidates(nlohmann::json::parse(R"({
+    "doppel": "candidates/v1", "candidates": [
+      {"name": "one cart down", "injections": [{"kind": "instance_crash", "start_s": 0,
+        "target": {"service": "cartservice", "mode": "one"}}]}]})"),
+                                           "c.json", topology);
+  ASSERT_EQ(candidates.size(), 2u);
+  EXPECT_EQ(candidates[1].component, "cartservice");
+  EXPECT_EQ(candidates[1].components, (std::vector<std::string>{"cartservice"}));
+  EXPECT_FALSE(candidates[1].witnesses.empty());  // frontend and checkoutservice call it
 }
 
 }  // namespace

@@ -90,3 +90,130 @@ TEST(Pruning, AnOnsetFoundLateDoesNotHideTheFaultsFirstRows) {
 
 }  // namespace
 }  // namespace doppel::experiments
+
+namespace doppel::experiments {
+namespace {
+
+TEST(Pruning, ACalleeIsKeptWhenItsCallersShowWhatItCannot) {
+  // A busy service whose own metrics stay flat (requests to it fail before reaching it, or
+  // are delayed in front of it), while its caller's errors rise.
+  MetricSeries observed;
+  observed["cart_rps"] = flat_then_step(100.0, 1000.0, 0.0, 60);
+  observed["front_rps"] = flat_then_step(100.0, 1000.0, 0.0, 60);
+  observed["front_err"] = flat_then_step(0.0, 31.0, 0.5, 60);
+  const auto evidence = observed_evidence(observed, 30.0);
+  Candidate callee = candidate_at("dns_failure", "cart");
+  EXPECT_FALSE(worth_simulating(callee, evidence));  // no witness known: its metrics are flat
+  callee.witnesses = {"front_err", "front_lat_"};
+  EXPECT_TRUE(worth_simulating(callee, evidence));
+  callee.witnesses = {"front_lat_"};  // the caller's latency did not move
+  EXPECT_FALSE(worth_simulating(callee, evidence));
+}
+
+TEST(Pruning, TrafficThatStopsIsASymptom) {
+  // A busy service whose rate falls to nothing: its other metrics go empty, not departing.
+  MetricSeries observed;
+  auto rate = flat_then_step(100.0, 1000.0, 0.0, 60);
+  for (auto& point : rate) {
+    if (point.t_s >= 31.0) point.value = 0.0;
+  }
+  observed["cart_rps"] = rate;
+  const auto evidence = observed_evidence(observed, 30.0);
+  EXPECT_TRUE(evidence.silenced.contains("cart"));
+  EXPECT_TRUE(worth_simulating(candidate_at("instance_crash", "cart"), evidence));
+  observed["cart_rps"] = flat_then_step(100.0, 31.0, 60.0, 60);  // less, not silent
+  EXPECT_FALSE(observed_evidence(observed, 30.0).silenced.contains("cart"));
+}
+
+TEST(Pruning, AHostWideCauseCountsEveryServiceOnTheHost) {
+  MetricSeries observed;
+  observed["a_rps"] = flat_then_step(100.0, 1000.0, 0.0, 60);
+  observed["b_rps"] = flat_then_step(100.0, 1000.0, 0.0, 60);
+  observed["b_lat_99"] = flat_then_step(10.0, 31.0, 50.0, 60);
+  const auto evidence = observed_evidence(observed, 30.0);
+  Candidate stress = candidate_at("cpu_stress", "host-1");
+  stress.components = {"a"};
+  EXPECT_FALSE(worth_simulating(stress, evidence));
+  stress.components = {"a", "b"};
+  EXPECT_TRUE(worth_simulating(stress, evidence));
+}
+
+// One request a second; from errors_from_s on, every request fails but one in `every`.
+MetricSeries one_request_a_second(int seconds, int errors_from_s, int every) {
+  MetricSeries observed;
+  for (int t = 1; t <= seconds; ++t) {
+    observed["front_rps"].push_back({double(t), 1.0});
+    const bool failed = t >= errors_from_s && (t - errors_from_s) % every != every - 1;
+    observed["front_err"].push_back({double(t), failed ? 1.0 : 0.0});
+  }
+  return observed;
+}
+
+TEST(CountOnset, ErrorsAtOneRequestASecondAreFoundOnTheirCounts) {
+  // Every other request fails from t = 21: never 4 failing rows in 5, so persistence misses
+  // it; the error count over the rows that follow does not.
+  const auto observed = one_request_a_second(40, 21, 2);
+  OnsetOptions persistence_only;
+  persistence_only.count_g_threshold = 1e9;
+  persistence_only.rank_z_threshold = 1e9;
+  EXPECT_FALSE(detect_onset(observed, persistence_only).has_value());
+  const auto onset = count_onset(observed);
+  ASSERT_TRUE(onset.has_value());
+  EXPECT_NEAR(*onset, 21.0, 1.0);
+  EXPECT_EQ(detect_onset(observed), onset);
+}
+
+TEST(CountOnset, ALoneFailureIsNoOnset) {
+  // One failed request in 40 (t = 25): not evidence of a change.
+  auto observed = one_request_a_second(40, 1000, 3);
+  observed["front_err"][24].value = 1.0;
+  observed["front_err"][31].value = 1.0;
+  EXPECT_FALSE(count_onset(observed).has_value());
+}
+
+TEST(CountOnset, BusyComponentsAreLeftToThePersistenceRule) {
+  auto observed = one_request_a_second(40, 21, 3);
+  for (auto& point : observed["front_rps"]) point.value = 500.0;
+  EXPECT_FALSE(count_onset(observed).has_value());
+}
+
+TEST(CountOnset, RequestsThatStopAndLatencyThatShiftsAreFound) {
+  MetricSeries stopped;
+  for (int t = 1; t <= 40; ++t) stopped["cart_rps"].push_back({double(t), t < 19 ? 1.0 : 0.0});
+  const auto stop = count_onset(stopped);
+  ASSERT_TRUE(stop.has_value());
+  EXPECT_NEAR(*stop, 19.0, 1.0);
+
+  // One latency value a row, some rows without a request; +60% from t = 23, next to the
+  // baseline's spread rather than far beyond it.
+  MetricSeries slower;
+  for (int t = 1; t <= 40; ++t) {
+    slower["front_rps"].push_back({double(t), 1.0});
+    if (t % 7 == 0) continue;
+    const double wobble = 30.0 * std::sin(t * 2.3);
+    slower["front_lat_99"].push_back({double(t), (t >= 23 ? 160.0 : 100.0) + wobble});
+  }
+  const auto shift = count_onset(slower);
+  ASSERT_TRUE(shift.has_value());
+  EXPECT_NEAR(*shift, 23.0, 2.0);
+}
+
+TEST(RankCauses, ACauseListsTheComponentsItBlames) {
+  SimulatedDiagnosis diagnosis;
+  diagnosis.cause_of = {{"cpu_stress@h 80%", "cpu_stress@h"}, {"no fault", "no fault"}};
+  diagnosis.components_of = {{"cpu_stress@h", {"a", "b"}}};
+  diagnosis.result.ranking.push_back({});
+  diagnosis.result.ranking.back().name = "cpu_stress@h 80%";
+  diagnosis.result.ranking.back().posterior = 0.9;
+  diagnosis.result.ranking.push_back({});
+  diagnosis.result.ranking.back().name = "no fault";
+  diagnosis.result.ranking.back().posterior = 0.1;
+  const auto causes = rank_causes(diagnosis);
+  ASSERT_EQ(causes.size(), 2u);
+  EXPECT_EQ(causes[0].cause, "cpu_stress@h");
+  EXPECT_EQ(causes[0].components, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(causes[1].components.empty());
+}
+
+}  // namespace
+}  // namespace doppel::experiments

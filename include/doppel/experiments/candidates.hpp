@@ -22,7 +22,15 @@ struct Candidate {
   std::string cause;        // "datastore_slowdown@redis-cart", "no fault"
   std::string description;  // one line for tables
   std::string kind;         // the injection kind of its (first) injection, "" for no fault
-  std::string component;    // what it blames: a service, datastore, edge, zone or client
+  std::string component;    // what it blames: a service, datastore, edge, zone, client or host
+  // The services or datastores it blames: the component, or for stress on a host every
+  // service placed there (their simulations are one and the same, so they are one cause).
+  std::vector<std::string> components;
+  // Metric-name prefixes outside the components where its symptoms show first: a callee that
+  // is slow, lossy, down or unresolvable shows at its callers ("frontend_lat_",
+  // "frontend_err", "frontend_to_cart_") and, for an entry service, at the gateway routes to
+  // it ("route_checkout_err"). Pruning keeps the candidate when one of them departs.
+  std::vector<std::string> witnesses;
   bool null_hypothesis = false;
   // scenario/v1 injection objects; their start_s / end_s are relative to the symptom onset
   // (0 = onset), so one candidate fits any incident window.
@@ -43,15 +51,17 @@ struct AutoCandidateOptions {
 };
 
 // Every applicable kind on every component, plus "no fault" first:
-//   services: latency, cpu_stress, error_rate, packet_loss, instance_crash (one instance),
-//             dns_failure;
+//   services: latency, cpu_stress (all of its hosts; and one of them when it has several),
+//             error_rate, packet_loss, instance_crash (one instance), dns_failure;
 //   datastores: datastore_slowdown; replication_lag when it has replicas;
 //   edges with a connection pool: the pool shrunk by a deploy (pool_exhaustion);
 //   client classes: traffic_surge; zones (two or more): zone_outage and a partition from the
 //   first zone.
 // Causes are "<kind>@<component>", names add the magnitude ("latency@cartservice 250ms") and
-// are unique. Every candidate loads as a scenario against the
-// topology (a test checks it).
+// are unique. Services whose every instance is known to run on one and the same host (a host
+// named in the placement, or a zone with a single host) share one cpu_stress cause named after
+// the host ("cpu_stress@hotrod-host", components: every service there). Every candidate loads as a
+// scenario against the topology (a test checks it).
 std::vector<Candidate> auto_candidates(const model::Topology& topology,
                                        const AutoCandidateOptions& options = {});
 
@@ -64,6 +74,11 @@ std::vector<Candidate> load_candidates(const std::filesystem::path& file,
 std::vector<Candidate> parse_candidates(const nlohmann::json& document,
                                         const std::string& file_label,
                                         const model::Topology& topology);
+
+// Where a service's faults show outside it (Candidate::witnesses): its callers' latency, errors
+// and pool metrics, from the model's service graph, and the gateway routes that send to it.
+std::vector<std::string> witness_prefixes(const model::Topology& topology,
+                                          const std::string& service);
 
 // The scenario/v1 document that simulates a candidate: its injections shifted to start at
 // onset_s, for duration_s, with `seed` choosing the units a selector picks.

@@ -44,32 +44,56 @@ struct OnsetOptions {
   double range_margin = 0.5;
   // departing_metrics: the seconds before from_s left out of the baseline.
   double baseline_guard_s = 2.0;
+  // Low rates (count_onset): a component whose baseline sees at most this many requests a
+  // row is tested on its counts, where a handful of requests a row cannot make 4 of 5 rows
+  // depart; a change point counts when its test statistic (a likelihood ratio G for rates and
+  // error counts, |z| of a rank-sum for latencies) passes these thresholds.
+  double low_rate_max_per_row = 20.0;
+  // Nominal tails 1e-4 and 6e-5 a split: the maximum over a few dozen splits of a few dozen
+  // series keeps false onsets at about one incident in a hundred healthy ones.
+  double count_g_threshold = 15.0;  // chi-square(1)
+  double rank_z_threshold = 4.0;    // two-sided normal
 };
 
-// When the symptoms began: the earliest time a metric departs from its baseline; nullopt when
-// none does.
+// When the symptoms began: the earliest time a metric departs from its baseline by the
+// persistence rule; when none does, the count rule below (count_onset); nullopt when neither
+// finds anything.
 std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options = {});
+
+// The onset rule at low rates, where every row holds a few requests: for each component whose
+// <component>_rps baseline is at most low_rate_max_per_row requests a row, the most likely
+// single change point of its request count (Poisson), of its error count (binomial, errors
+// rising: <component>_err x requests) and of each <component>_lat_* series (Wilcoxon rank-sum,
+// either way); a change point counts when its statistic passes the option's threshold, the
+// split leaving at least min_baseline_points rows before and persistence_points after, none in
+// the first baseline_share. The earliest such change (the first row after it); nullopt if none.
+std::optional<double> count_onset(const MetricSeries& observed, const OnsetOptions& options = {});
 
 // The metrics whose median from `from_s` on departs from their baseline (the points before
 // from_s - baseline_guard_s), by the rule above.
 std::set<std::string> departing_metrics(const MetricSeries& observed, double from_s,
                                         const OnsetOptions& options = {});
 
-// What pruning knows of the observed data: the metrics that depart over the window, and the
+// What pruning knows of the observed data: the metrics that depart over the window, the
 // components too quiet to show anything (their <component>_rps baseline median is below
-// quiet_rps, or they have no rate at all): silence there is no evidence of health.
+// quiet_rps, or they have no rate at all): silence there is no evidence of health; and the
+// components whose traffic stopped (their rate's median over the window is at most
+// silenced_share of its baseline median): nothing reaches them, which is itself a symptom.
 struct ObservedEvidence {
   std::set<std::string> departing;
   std::set<std::string> rated;  // components with a <component>_rps column
   std::set<std::string> quiet;
+  std::set<std::string> silenced;
 };
 ObservedEvidence observed_evidence(const MetricSeries& observed, double from_s,
-                                   const OnsetOptions& options = {}, double quiet_rps = 5.0);
+                                   const OnsetOptions& options = {}, double quiet_rps = 5.0,
+                                   double silenced_share = 0.1);
 
-// Whether the observed data leaves the candidate worth simulating: a metric of its component
-// departs, or the component is quiet or not observed at all. The null hypothesis, zone-wide faults
-// and candidates without a named component are always worth it; an edge counts its two ends and its
-// pool; a client class counts the routes.
+// Whether the observed data leaves the candidate worth simulating: a metric of one of its
+// components departs, or one is quiet, silenced or not observed at all, or a metric of where
+// its symptoms show first (Candidate::witnesses: the callers of a service, the routes to it)
+// departs. The null hypothesis, zone-wide faults and candidates without a named component are
+// always worth it; an edge counts its two ends and its pool; a client class counts the routes.
 bool worth_simulating(const Candidate& candidate, const ObservedEvidence& evidence);
 
 struct SimulatedDiagnosisOptions {
@@ -108,6 +132,8 @@ struct SimulatedDiagnosis {
   int simulations = 0;
   bool stopped_early = false;                   // the leader was clear before `replications`
   std::map<std::string, std::string> cause_of;  // candidate name -> its cause
+  // cause -> the services or datastores it blames (Candidate::components)
+  std::map<std::string, std::vector<std::string>> components_of;
 };
 
 // Causes (variants summed up), best first: the deep pass's ranking, then the screened-out
@@ -117,6 +143,7 @@ struct RankedCause {
   double posterior = 0.0;  // deep pass; 0 for the screened-out
   double screening_posterior = 0.0;
   std::string best_candidate;  // its most probable variant
+  std::vector<std::string> components;
 };
 std::vector<RankedCause> rank_causes(const SimulatedDiagnosis& diagnosis);
 
