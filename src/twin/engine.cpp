@@ -96,6 +96,8 @@ struct HostState {
   std::unique_ptr<HostCpu> cpu = nullptr;  // CpuModel::processor_sharing
 };
 
+struct Server;
+
 struct Request {
   TraceId trace;
   std::uint64_t span_id = 0;
@@ -112,6 +114,11 @@ struct Request {
   int reply_to_host = 0;
   int server_host = 0;        // latency network: where the reply leaves from
   bool reply_failed = false;  // latency network: the reply's transfer will fail (packet loss)
+  // Set when a worker takes it (begin_work).
+  Server* server = nullptr;
+  ActorContext* worker = nullptr;
+  std::uint64_t worker_token = 0;  // the worker sleeps on it until the request needs it
+  double cpu_flops = 0.0;          // the operation's CPU work, drawn when it started
 };
 
 struct ServiceState;
@@ -295,7 +302,7 @@ class Engine {
   HostState& host_named(std::string_view name);
   int zone_index(std::string_view name) const;
   void set_zone_latency(int zone_a, int zone_b, double latency_s);
-  void set_edge_policy(const model::EdgePolicy& policy);
+  void set_edge_policy(const model::EdgePolicy& policy, int only_instance = -1);
   void emit_event(const TwinEvent& event);
   int add_partition(const std::vector<std::string>& side_a, const std::vector<std::string>& side_b,
                     bool two_way);
@@ -350,8 +357,11 @@ class Engine {
   Outcome run_parallel(ActorContext& self, CallerState& caller,
                        const std::vector<const CompiledCall*>& jobs, const TraceContext& trace);
   void serve(ActorContext& self, Server& server, Request& request);
-  void serve_operation(ActorContext& self, Server& server, Request& request);
-  void serve_query(ActorContext& self, Server& server, Request& request);
+  bool begin_work(Server& server, Request& request, ActorContext& worker, std::uint64_t token);
+  void work_done(Request& request);
+  bool finishes_without_worker(const Server& server, const Request& request) const;
+  void serve_operation(ActorContext* self, Server& server, Request& request);
+  void serve_query(Server& server, Request& request);
   void finish_request(Server& server, Request& request, Outcome outcome, std::uint64_t version);
   void reply(const Request& request, Outcome outcome, std::uint64_t version);
   void arrive(Server& server, Request* request);
@@ -427,6 +437,10 @@ class Engine {
   // one actor that is not a daemon, wakes up, takes the last snapshot and returns, which
   // ends the SimGrid run (the daemons are killed with it).
   bool stopped_ = false;
+  // The run reached its duration: the sampler, its last non-daemon actor, returned. Kernel
+  // timers still pending then (transfers, CPU work, query costs) may still fire while SimGrid
+  // drains them; they must change and report nothing, as the killed actors do.
+  bool ended_ = false;
   std::unique_ptr<ActorContext> sampler_;
   std::uint64_t sampler_token_ = 0;
 };
@@ -456,8 +470,8 @@ void Engine::build_platform() {
       auto* host = z->create_host(planned.name, planned.speed_flops);
       host->set_core_count(planned.cores);
       hosts_.push_back({host, h, planned.name, zone.name, planned.cores, planned.speed_flops});
-      hosts_.back().cpu =
-          std::make_unique<HostCpu>(planned.speed_flops, planned.cores, stats_.simgrid);
+      hosts_.back().cpu = std::make_unique<HostCpu>(
+          planned.speed_flops, planned.cores, stats_.simgrid, [this](Request& r) { work_done(r); });
       auto* nic = z->create_split_duplex_link(planned.nic.name, planned.nic.bandwidth_bytes_per_s);
       nic->set_latency(planned.nic.latency_s);
       nic_links_.push_back(nic);
@@ -825,18 +839,21 @@ void Engine::worker_loop(Server& server, ActorContext& self) {
       self.waiter.wait(-1);
       continue;
     }
-    Request* request = nullptr;
+    // Asleep until a request needs this actor (work_done): requests that finish without it
+    // (queries, operations without calls) come and go while it sleeps.
+    const std::uint64_t token = self.waiter.arm();
     if (!server.waiting.empty()) {
-      request = server.waiting.front();
+      Request* next = server.waiting.front();
       server.waiting.pop_front();
+      if (!begin_work(server, *next, self, token)) work_done(*next);
     } else {
       server.idle.push_back(&self);
-      server.idle_tokens.push_back(self.waiter.arm());
-      self.waiter.wait(-1);
-      request = self.assigned;
-      self.assigned = nullptr;
-      if (request == nullptr) continue;  // woken without work: set_workers parked it
+      server.idle_tokens.push_back(token);
     }
+    self.waiter.wait(-1);
+    Request* request = self.assigned;
+    self.assigned = nullptr;
+    if (request == nullptr) continue;  // woken without work: set_workers (un)parked it
     serve(self, server, *request);
   }
 }
@@ -862,7 +879,10 @@ void Engine::sampler_loop(double duration) {
     check_pool_recovery(t);
     const auto snapshot = take_snapshot(t);
     for (auto* o : observers_) o->on_snapshot(snapshot);
-    if (t >= duration) return;  // the last non-daemon actor: the run ends here
+    if (t >= duration) {
+      ended_ = true;
+      return;  // the last non-daemon actor: the run ends here
+    }
   }
 }
 
@@ -1270,6 +1290,7 @@ void Engine::reply(const Request& request, Outcome outcome, std::uint64_t versio
 // Latency network: a request reaches its server when its transfer ends (a timer); a refusal
 // travels back like a reply without payload.
 void Engine::arrive(Server& server, Request* request) {
+  if (ended_) return;
   request->arrival_s = now();
   Request refusal = *request;  // deliver() frees the request when it does not take it
   const auto delivery = deliver(server, request);
@@ -1319,21 +1340,95 @@ Engine::Delivery Engine::deliver(Server& server, Request* request) {
     const std::uint64_t token = server.idle_tokens.back();
     server.idle.pop_back();
     server.idle_tokens.pop_back();
-    worker->assigned = request;
-    worker->waiter.notify(token);
+    if (!begin_work(server, *request, *worker, token)) work_done(*request);
   } else {
     server.waiting.push_back(request);
   }
   return Delivery::accepted;
 }
 
-void Engine::serve(ActorContext& self, Server& server, Request& request) {
+// A request's first piece of work starts the moment a worker takes it: an operation's CPU
+// work on the host's shared cores, a query's cost as a delay. It runs without the worker's
+// actor, which sleeps on `token`; work_done decides whether it must wake. False: there is no
+// such work (or, with CpuModel::simgrid_executions, the worker executes it), so the caller
+// calls work_done now.
+bool Engine::begin_work(Server& server, Request& request, ActorContext& worker,
+                        std::uint64_t token) {
   request.started_s = now();
+  request.server = &server;
+  request.worker = &worker;
+  request.worker_token = token;
   server.in_service.push_back(&request);
   if (server.kind == Server::Kind::service) {
-    serve_operation(self, server, request);
+    auto& service = *server.service;
+    const auto& op = service.operations[request.op];
+    const double cpu_ms = std::max(0.0, op.spec->cpu_ms.sample(server.rng)) * service.cpu_factor;
+    request.cpu_flops =
+        cpu_ms * 1e-3 * PlatformPlan::kReferenceFlops * server.host->stress * server.slowdown;
+    if (request.cpu_flops <= 0 || options_.cpu_model != TwinOptions::CpuModel::processor_sharing) {
+      return false;
+    }
+    server.host->cpu->start(request.cpu_flops, request);
+    return true;
+  }
+  auto& ds = *server.datastore;
+  const double cost_s = std::max(0.0, ds.spec->queries[request.op].cost_ms.sample(server.rng)) /
+                        1000.0 * ds.query_factor[request.op];
+  if (cost_s <= 0) return false;
+  schedule(now() + cost_s, [this, &request] { work_done(request); });
+  return true;
+}
+
+// Nothing left that blocks: a query, or an operation without calls once its CPU work is done.
+bool Engine::finishes_without_worker(const Server& server, const Request& request) const {
+  if (server.kind == Server::Kind::datastore) return true;
+  return options_.cpu_model == TwinOptions::CpuModel::processor_sharing &&
+         server.service->operations[request.op].steps.empty();
+}
+
+// A request's first piece of work is done. One that needs its worker (it calls others) wakes
+// it; one that does not finishes here, and the still sleeping worker takes the next queued
+// request as worker_loop would: one context switch per request that calls others, none for
+// the others.
+void Engine::work_done(Request& done) {
+  if (ended_) return;
+  Request* request = &done;
+  Server& server = *request->server;
+  ActorContext& worker = *request->worker;
+  const std::uint64_t token = request->worker_token;
+  while (true) {
+    if (!finishes_without_worker(server, *request)) {
+      worker.assigned = request;
+      worker.waiter.notify(token);
+      return;
+    }
+    if (server.kind == Server::Kind::service) {
+      serve_operation(nullptr, server, *request);
+    } else {
+      serve_query(server, *request);
+    }
+    if (worker.worker >= server.workers) {
+      server.parked.push_back(&worker);
+      server.parked_tokens.push_back(token);
+      return;
+    }
+    if (server.waiting.empty()) {
+      server.idle.push_back(&worker);
+      server.idle_tokens.push_back(token);
+      return;
+    }
+    request = server.waiting.front();
+    server.waiting.pop_front();
+    if (begin_work(server, *request, worker, token)) return;
+  }
+}
+
+// What a request does after its first piece of work, in its worker's actor.
+void Engine::serve(ActorContext& self, Server& server, Request& request) {
+  if (server.kind == Server::Kind::service) {
+    serve_operation(&self, server, request);
   } else {
-    serve_query(self, server, request);
+    serve_query(server, request);
   }
 }
 
@@ -1423,21 +1518,16 @@ Outcome Engine::run_steps(ActorContext& self, Server& instance, const CompiledOp
   return Outcome::ok;
 }
 
-void Engine::serve_operation(ActorContext& self, Server& server, Request& request) {
+// `self`: the worker's actor; null when the operation has no calls (work_done runs it).
+void Engine::serve_operation(ActorContext* self, Server& server, Request& request) {
   auto& service = *server.service;
   const auto& op = service.operations[request.op];
-  const double cpu_ms = std::max(0.0, op.spec->cpu_ms.sample(server.rng)) * service.cpu_factor;
-  const double flops =
-      cpu_ms * 1e-3 * PlatformPlan::kReferenceFlops * server.host->stress * server.slowdown;
+  const double flops = request.cpu_flops;
   if (flops > 0) {
     if (options_.cpu_model == TwinOptions::CpuModel::simgrid_executions) {
       ++stats_.simgrid.executions;
       ++stats_.simgrid.actor_blocks;
       sg::this_actor::execute(flops);
-    } else {
-      const std::uint64_t token = self.waiter.arm();
-      server.host->cpu->start(flops, self.waiter, token);
-      self.waiter.wait(-1);
     }
     server.cpu_s_total += flops / PlatformPlan::kReferenceFlops;
     server.host->busy_core_s += flops / server.host->speed_flops;
@@ -1450,17 +1540,16 @@ void Engine::serve_operation(ActorContext& self, Server& server, Request& reques
   if (error_rate > 0 && server.rng.bernoulli(error_rate)) {
     outcome = Outcome::error;
   } else {
-    outcome = run_steps(self, server, op, {request.trace, request.span_id});
+    outcome = op.steps.empty() ? Outcome::ok
+                               : run_steps(*self, server, op, {request.trace, request.span_id});
   }
   finish_request(server, request, outcome, 0);
 }
 
-void Engine::serve_query(ActorContext& self, Server& server, Request& request) {
+void Engine::serve_query(Server& server, Request& request) {
   auto& ds = *server.datastore;
   const auto& query = ds.spec->queries[request.op];
-  self.waiter.sleep(std::max(0.0, query.cost_ms.sample(server.rng)) / 1000.0 *
-                    ds.query_factor[request.op]);
-  const double t = now();
+  const double t = now();  // begin_work waited for the query's cost
   std::uint64_t version = 0;
   if (query.type == model::QueryType::write) {
     version = ds.versions.commit(request.key);
@@ -1509,7 +1598,7 @@ void Engine::free_request(Request* request) {
 }
 
 void Engine::emit_span(SpanRecord& span, const HostState& host) {
-  if (stopped_) return;
+  if (stopped_ || ended_) return;
   // Clock skew changes what the host's tracer writes down, not what happens.
   if (host.skew_s != 0.0) {
     span.start_s += host.skew_s;
@@ -1520,13 +1609,13 @@ void Engine::emit_span(SpanRecord& span, const HostState& host) {
 }
 
 void Engine::emit_entry(const EntryRecord& entry) {
-  if (stopped_) return;
+  if (stopped_ || ended_) return;
   ++stats_.entries;
   for (auto* o : observers_) o->on_entry(entry);
 }
 
 void Engine::emit_event(const TwinEvent& event) {
-  if (stopped_) return;
+  if (stopped_ || ended_) return;
   for (auto* o : observers_) o->on_event(event);
 }
 
@@ -1665,13 +1754,14 @@ void Engine::set_zone_latency(int zone_a, int zone_b, double latency_s) {
   }
 }
 
-void Engine::set_edge_policy(const model::EdgePolicy& policy) {
+void Engine::set_edge_policy(const model::EdgePolicy& policy, int only_instance) {
   // Edges point at their policy: keep each new one for the rest of the run.
   replaced_policies_.push_back(std::make_unique<model::EdgePolicy>(policy));
   const model::EdgePolicy* stored = replaced_policies_.back().get();
   auto it = edge_groups_.find({policy.from, policy.to});
   if (it == edge_groups_.end()) return;
   for (EdgeState* edge : it->second->members) {
+    if (only_instance >= 0 && edge->instance != only_instance) continue;
     edge->policy = stored;
     edge->breaker.set_policy(stored->breaker);
     edge->balancer.set_kind(stored->load_balancing);
@@ -2028,6 +2118,13 @@ void TwinRuntime::set_cpu_stress(std::string_view host, double factor) {
 }
 void TwinRuntime::set_edge_policy(const model::EdgePolicy& policy) {
   engine_->set_edge_policy(policy);
+}
+void TwinRuntime::set_instance_edge_policy(const model::EdgePolicy& policy, int instance) {
+  const auto& caller = engine_->service_named(policy.from);
+  if (instance < 0 || instance >= static_cast<int>(caller.instances.size())) {
+    throw std::out_of_range(fmt::format("{} has no instance {}", policy.from, instance));
+  }
+  engine_->set_edge_policy(policy, instance);
 }
 void TwinRuntime::set_cpu_cost_factor(std::string_view service, double factor) {
   engine_->service_named(service).cpu_factor = std::max(0.0, factor);

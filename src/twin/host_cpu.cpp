@@ -1,10 +1,9 @@
 #include "twin/host_cpu.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <simgrid/s4u/Engine.hpp>
-
-#include "twin/sim_primitives.hpp"
 
 namespace doppel::twin::detail {
 
@@ -14,8 +13,9 @@ namespace {
 constexpr double kEndToleranceS = 1e-9;
 }  // namespace
 
-HostCpu::HostCpu(double speed_flops, int cores, SimGridOps& ops)
-    : speed_(speed_flops), cores_(std::max(1, cores)), ops_(&ops) {}
+HostCpu::HostCpu(double speed_flops, int cores, SimGridOps& ops,
+                 std::function<void(Request&)> on_done)
+    : speed_(speed_flops), cores_(std::max(1, cores)), ops_(&ops), on_done_(std::move(on_done)) {}
 
 HostCpu::~HostCpu() {
   if (timer_ != nullptr) timer_->remove();
@@ -32,9 +32,9 @@ void HostCpu::advance() {
   updated_s_ = now;
 }
 
-void HostCpu::start(double flops, Waiter& waiter, std::uint64_t token) {
+void HostCpu::start(double flops, Request& request) {
   advance();
-  jobs_.push_back({virtual_work_ + flops, ++sequence_, &waiter, token});
+  jobs_.push_back({virtual_work_ + flops, ++sequence_, &request});
   std::push_heap(jobs_.begin(), jobs_.end(), std::greater<>{});
   schedule_next();
 }
@@ -45,9 +45,9 @@ void HostCpu::finish_due() {
   const double tolerance = rate() * kEndToleranceS;
   while (!jobs_.empty() && jobs_.front().end_work <= virtual_work_ + tolerance) {
     std::pop_heap(jobs_.begin(), jobs_.end(), std::greater<>{});
-    const Job done = jobs_.back();
+    Request* done = jobs_.back().request;
     jobs_.pop_back();
-    done.waiter->notify(done.token);
+    on_done_(*done);  // may start more work here: nothing of jobs_ is held across it
   }
   schedule_next();
 }
@@ -58,14 +58,19 @@ void HostCpu::schedule_next() {
     timer_ = nullptr;
     return;
   }
-  const double now = simgrid::s4u::Engine::get_clock();
-  const double at = now + std::max(0.0, jobs_.front().end_work - virtual_work_) / rate();
+  // The timer set stands while it waits for the same job at the same rate: a job that starts
+  // behind it on a free core changes neither.
+  const Job& first = jobs_.front();
+  const double current_rate = rate();
   if (timer_ != nullptr) {
-    if (at == timer_at_) return;
+    if (first.sequence == timer_job_ && current_rate == timer_rate_) return;
     timer_->remove();
   }
+  const double now = simgrid::s4u::Engine::get_clock();
+  const double at = now + std::max(0.0, first.end_work - virtual_work_) / current_rate;
   ++ops_->timers;
-  timer_at_ = at;
+  timer_job_ = first.sequence;
+  timer_rate_ = current_rate;
   timer_ = simgrid::kernel::timer::Timer::set(at, [this] {
     timer_ = nullptr;
     finish_due();

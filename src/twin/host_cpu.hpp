@@ -22,17 +22,18 @@
 
 namespace doppel::twin::detail {
 
-class Waiter;
+struct Request;
 
 class HostCpu {
  public:
-  HostCpu(double speed_flops, int cores, SimGridOps& ops);
+  // `on_done` runs (in SimGrid's maestro) when a request's work is complete.
+  HostCpu(double speed_flops, int cores, SimGridOps& ops, std::function<void(Request&)> on_done);
   HostCpu(const HostCpu&) = delete;
   HostCpu& operator=(const HostCpu&) = delete;
   ~HostCpu();
 
-  // Starts `flops` of single-core work now; notifies `waiter` with `token` when it is done.
-  void start(double flops, Waiter& waiter, std::uint64_t token);
+  // Starts `flops` of single-core work for `request` now.
+  void start(double flops, Request& request);
 
   int running() const { return static_cast<int>(jobs_.size()); }
 
@@ -40,8 +41,7 @@ class HostCpu {
   struct Job {
     double end_work;  // virtual work at which it is done
     std::uint64_t sequence;
-    Waiter* waiter;
-    std::uint64_t token;
+    Request* request;
     // The heap's order: the earliest end on top, ties in start order.
     bool operator>(const Job& other) const {
       return end_work != other.end_work ? end_work > other.end_work : sequence > other.sequence;
@@ -56,12 +56,14 @@ class HostCpu {
   double speed_;
   double cores_;
   SimGridOps* ops_;
+  std::function<void(Request&)> on_done_;
   double virtual_work_ = 0.0;
   double updated_s_ = 0.0;
   std::uint64_t sequence_ = 0;
   std::vector<Job> jobs_;  // a min-heap by end_work
   simgrid::kernel::timer::Timer* timer_ = nullptr;
-  double timer_at_ = -1.0;
+  std::uint64_t timer_job_ = 0;  // the job the timer waits for, at timer_rate_
+  double timer_rate_ = 0.0;
 };
 
 }  // namespace doppel::twin::detail
