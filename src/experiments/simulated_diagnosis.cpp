@@ -335,6 +335,41 @@ bool worth_simulating(const Candidate& candidate, const ObservedEvidence& eviden
   return std::any_of(candidate.components.begin(), candidate.components.end(), shows_or_quiet);
 }
 
+std::vector<std::string> with_leading_causes(const Diagnosis& screening,
+                                             std::vector<std::string> leaders,
+                                             const std::map<std::string, std::string>& cause_of,
+                                             int min_causes) {
+  const auto cause = [&](const std::string& name) {
+    const auto found = cause_of.find(name);
+    return found == cause_of.end() ? name : found->second;
+  };
+  std::set<std::string> causes;
+  for (const auto& score : screening.ranking) {
+    if (!score.null_hypothesis &&
+        std::find(leaders.begin(), leaders.end(), score.name) != leaders.end()) {
+      causes.insert(cause(score.name));
+    }
+  }
+  for (const auto& score : screening.ranking) {  // best first
+    if (static_cast<int>(causes.size()) >= min_causes) break;
+    if (score.null_hypothesis || causes.contains(cause(score.name))) continue;
+    causes.insert(cause(score.name));
+    leaders.push_back(score.name);
+  }
+  return leaders;
+}
+
+double sparse_bin_width(const MetricSeries& observed, double from_s, double min_requests_per_bin) {
+  const auto entry = observed.find("all_routes_rps");
+  if (entry == observed.end() || min_requests_per_bin <= 0.0) return 0.0;
+  std::vector<double> before;
+  for (const auto& point : entry->second) {
+    if (point.t_s < from_s) before.push_back(point.value);
+  }
+  const double rate = median_of(before);
+  return rate > 0.0 ? min_requests_per_bin / rate : 0.0;
+}
+
 SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
                                           const SimulatedDiagnosisOptions& options) {
   if (options.candidates.empty()) throw InputError("--candidates", {}, "no candidate to simulate");
@@ -374,6 +409,11 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
 
   DiagnosisOptions diagnosis_options = options.diagnosis;
   diagnosis_options.seed = options.seed;
+  if (diagnosis_options.bin_s <= 0.0 && !observed.spec) {
+    // The default width, a 30th of the window, unless that holds too few requests.
+    const double sparse = sparse_bin_width(observed.series, onset, options.min_requests_per_bin);
+    if (sparse > (result.window_end_s - onset) / 30.0) diagnosis_options.bin_s = sparse;
+  }
 
   ObservedEvidence evidence;
   const bool prune = options.prune_unaffected && !observed.spec;
@@ -451,7 +491,9 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
   replicate(everyone, false, screening_replications);
   result.screening = rank(everyone, false);
 
-  result.leaders = screen(result.screening, options.screening);
+  result.leaders =
+      with_leading_causes(result.screening, screen(result.screening, options.screening),
+                          result.cause_of, options.min_leading_causes);
   std::vector<Plan*> leaders;
   for (const auto& name : result.leaders) {
     for (auto& plan : plans) {

@@ -217,3 +217,39 @@ TEST(RankCauses, ACauseListsTheComponentsItBlames) {
 
 }  // namespace
 }  // namespace doppel::experiments
+
+namespace doppel::experiments {
+namespace {
+
+TEST(Leaders, TheDeepPassSeesSeveralCausesNotOnlyTheScreeningsFavourite) {
+  Diagnosis screening;
+  const auto add = [&](std::string name, bool null_hypothesis = false) {
+    screening.ranking.push_back({});
+    screening.ranking.back().name = std::move(name);
+    screening.ranking.back().null_hypothesis = null_hypothesis;
+  };
+  add("latency@a 1000ms");
+  add("latency@a 250ms");  // another variant of the same cause: not a new cause
+  add("no fault", true);
+  add("error_rate@b 25%");
+  add("error_rate@b 75%");
+  add("dns_failure@c");
+  add("latency@d 50ms");
+  const std::map<std::string, std::string> cause_of = {{"latency@a 1000ms", "latency@a"},
+                                                       {"latency@a 250ms", "latency@a"},
+                                                       {"no fault", "no fault"},
+                                                       {"error_rate@b 25%", "error_rate@b"},
+                                                       {"error_rate@b 75%", "error_rate@b"},
+                                                       {"dns_failure@c", "dns_failure@c"},
+                                                       {"latency@d 50ms", "latency@d"}};
+  const auto leaders =
+      with_leading_causes(screening, {"latency@a 1000ms", "no fault"}, cause_of, 3);
+  EXPECT_EQ(leaders, (std::vector<std::string>{"latency@a 1000ms", "no fault", "error_rate@b 25%",
+                                               "dns_failure@c"}));
+  // Enough causes already: nothing added.
+  EXPECT_EQ(with_leading_causes(screening, {"latency@a 1000ms"}, cause_of, 1),
+            (std::vector<std::string>{"latency@a 1000ms"}));
+}
+
+}  // namespace
+}  // namespace doppel::experiments

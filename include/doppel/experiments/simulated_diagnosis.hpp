@@ -115,8 +115,16 @@ struct SimulatedDiagnosisOptions {
   int replications = 4;            // per leader, in total
   int replications_per_round = 2;  // deep replications added before each early-stop check
   ScreeningOptions screening;
+  // The deep pass also gets the best variant of the screening's next causes until this many
+  // causes (besides "no fault") are in it: one replication per candidate is a noisy judge where
+  // every row holds a few requests, and a cause it ranks fourth may be the one.
+  int min_leading_causes = 3;
   double clear_leader_posterior = 0.95;
   DiagnosisOptions diagnosis;  // window fields are set from the above
+  // With diagnosis.bin_s left at 0: comparison bins at least this many entry requests wide
+  // (all_routes_rps before the onset). At a request a second, 1 s bins hold a 0-or-1 error
+  // share each, and which seconds fail is luck, not cause; ten requests a bin carry the share.
+  double min_requests_per_bin = 10.0;
   OnsetOptions onset;
 };
 
@@ -146,6 +154,17 @@ struct RankedCause {
   std::vector<std::string> components;
 };
 std::vector<RankedCause> rank_causes(const SimulatedDiagnosis& diagnosis);
+
+// `leaders` plus, in screening order, the best variant of each further cause, until the
+// leaders cover `min_causes` causes other than the null hypothesis.
+std::vector<std::string> with_leading_causes(const Diagnosis& screening,
+                                             std::vector<std::string> leaders,
+                                             const std::map<std::string, std::string>& cause_of,
+                                             int min_causes);
+
+// The bin width that puts min_requests_per_bin entry requests in each bin, from the median of
+// all_routes_rps before from_s; 0 (the default width) when that rate is unknown or zero.
+double sparse_bin_width(const MetricSeries& observed, double from_s, double min_requests_per_bin);
 
 // Runs the candidates' simulations and ranks them. Throws InputError (file "--window" or
 // "--observed") when no window can be found, std::runtime_error when a simulation fails.
