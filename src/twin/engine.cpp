@@ -433,6 +433,7 @@ class Engine {
   std::size_t worker_actors_ = 0;
   std::uint64_t span_counter_ = 0;
   RunStats stats_;
+  Deadlines deadlines_{stats_.simgrid};
   // stop(): from then on nothing new happens and nothing more is reported; the sampler, the
   // one actor that is not a daemon, wakes up, takes the last snapshot and returns, which
   // ends the SimGrid run (the daemons are killed with it).
@@ -777,8 +778,7 @@ void Engine::start_actors() {
                                  "engine's limit of {} (one simulated actor each)",
                                  workers, kMaxActors - kMinRunners));
   }
-  runners_ =
-      std::make_unique<RunnerPool>(hosts_.front().host, kMaxActors - workers, stats_.simgrid);
+  runners_ = std::make_unique<RunnerPool>(hosts_.front().host, kMaxActors - workers, deadlines_);
   blocked_.assign(hosts_.size() * hosts_.size(), 0);
   loss_rng_ = RandomStream::for_component(options_.seed, options_.run, "network/packet_loss");
   jitter_rng_ = RandomStream::for_component(options_.seed, options_.run, "network/jitter");
@@ -819,7 +819,7 @@ void Engine::schedule_arrival(ClientState& client, double at_s, double duration)
 }
 
 void Engine::spawn_worker(Server& server) {
-  auto context = std::make_unique<ActorContext>(stats_.simgrid);
+  auto context = std::make_unique<ActorContext>(deadlines_);
   ActorContext* raw = context.get();
   raw->worker = server.spawned++;
   worker_contexts_.push_back(std::move(context));
@@ -2046,7 +2046,7 @@ RunStats Engine::run() {
   build_platform();
   build_model();
   start_actors();
-  sampler_ = std::make_unique<ActorContext>(stats_.simgrid);
+  sampler_ = std::make_unique<ActorContext>(deadlines_);
   sg::Actor::create("sampler", hosts_.front().host, [this, duration] { sampler_loop(duration); });
   if (options_.on_start) options_.on_start(runtime_);
   engine->run();

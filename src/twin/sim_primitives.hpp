@@ -3,6 +3,7 @@
 // out of public headers); this and engine.cpp are the only files that include SimGrid.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -21,22 +22,63 @@
 
 namespace doppel::twin::detail {
 
+class Waiter;
+
+// Every timed wait's deadline, in one heap behind one kernel timer (for the earliest). A
+// kernel timer per wait would cost an allocation and a heap insertion and removal in SimGrid
+// per call, though nearly every call is answered before its deadline: here a deadline is a
+// vector push, and one that no longer matters is dropped when its time comes.
+class Deadlines {
+ public:
+  explicit Deadlines(SimGridOps& ops) : ops_(&ops) {}
+  Deadlines(const Deadlines&) = delete;
+  Deadlines& operator=(const Deadlines&) = delete;
+
+  // At `at_s`, ends `waiter`'s wait `token` if nothing else ended it first.
+  void add(double at_s, Waiter& waiter, std::uint64_t token);
+  SimGridOps& ops() { return *ops_; }
+
+ private:
+  struct Entry {
+    double at_s;
+    std::uint64_t sequence;  // ties expire in the order they were set
+    Waiter* waiter;
+    std::uint64_t token;
+    bool operator>(const Entry& other) const {
+      return at_s != other.at_s ? at_s > other.at_s : sequence > other.sequence;
+    }
+  };
+  void expire_due();
+  void arm_timer();
+  void drop_decided();
+
+  // Each actor waits for one thing at a time, so live entries are at most the actors; the
+  // rest are waits already decided, dropped when the heap doubles (memory stays bounded by
+  // the actors, not by calls times timeout).
+  std::size_t drop_at_size_ = 1024;
+  SimGridOps* ops_;
+  std::vector<Entry> heap_;  // a min-heap by at_s
+  std::uint64_t sequence_ = 0;
+  simgrid::kernel::timer::Timer* timer_ = nullptr;
+  double timer_at_s_ = 0.0;
+};
+
 // An actor waits for one thing at a time: a reply, a pooled connection, a task, a join, the
 // end of its CPU work or of a delay. arm() starts a wait and returns its token; whoever
 // completes it calls notify(token); a notify with an old token (the waiter gave up or moved
 // on) is ignored. This is how a callee that finishes after its caller's timeout keeps working
 // without waking anyone.
 //
-// A timeout is a kernel timer, not SimGrid's acquire_timeout: in 3.32 a timed wait or a sleep
-// puts a sleep action into the CPU model's max-min system, which every scheduling round then
-// walks (docs/performance.md, "Twin engine"). The first of notify() and the timer decides the
-// wait; the other finds it decided and does nothing.
+// A timeout is a Deadlines entry, not SimGrid's acquire_timeout: in 3.32 a timed wait or a
+// sleep puts a sleep action into the CPU model, which every scheduling round then walks
+// (docs/performance.md, "Twin engine"). The first of notify() and the deadline decides the
+// wait; the other finds it decided and does nothing. A wait decided before the actor gets to
+// wait() does not block at all.
 class Waiter {
  public:
-  explicit Waiter(SimGridOps& ops) : ops_(&ops) {}
+  explicit Waiter(Deadlines& deadlines) : deadlines_(&deadlines) {}
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
-  ~Waiter() { cancel_timer(); }
 
   std::uint64_t arm() {
     awaiting_ = ++sequence_;
@@ -49,7 +91,6 @@ class Waiter {
     if (token == 0 || token != awaiting_ || decided_) return false;
     decided_ = true;
     signaled_ = true;
-    cancel_timer();
     if (blocked_) semaphore_->release();
     return true;
   }
@@ -60,20 +101,20 @@ class Waiter {
     reply_version = version;
     return notify(token);
   }
+  bool waits_for(std::uint64_t token) const { return token == awaiting_ && !decided_; }
+  // Deadlines calls it when the wait `token` reaches its deadline.
+  void expire(std::uint64_t token) {
+    if (token != awaiting_ || decided_) return;
+    decided_ = true;
+    if (blocked_) semaphore_->release();
+  }
   // Blocks until notified or `timeout_s` passes (< 0: no timeout). True if notified.
   bool wait(double timeout_s) {
     if (!decided_ && timeout_s != 0) {
       if (timeout_s > 0) {
-        ++ops_->timers;
-        timer_ = simgrid::kernel::timer::Timer::set(simgrid::s4u::Engine::get_clock() + timeout_s,
-                                                    [this, token = awaiting_] {
-                                                      timer_ = nullptr;
-                                                      if (token != awaiting_ || decided_) return;
-                                                      decided_ = true;
-                                                      semaphore_->release();
-                                                    });
+        deadlines_->add(simgrid::s4u::Engine::get_clock() + timeout_s, *this, awaiting_);
       }
-      ++ops_->actor_blocks;
+      ++deadlines_->ops().actor_blocks;
       blocked_ = true;
       semaphore_->acquire();
       blocked_ = false;
@@ -93,15 +134,8 @@ class Waiter {
   std::uint64_t reply_version = 0;
 
  private:
-  void cancel_timer() {
-    if (timer_ == nullptr) return;
-    timer_->remove();
-    timer_ = nullptr;
-  }
-
-  SimGridOps* ops_;
+  Deadlines* deadlines_;
   simgrid::s4u::SemaphorePtr semaphore_ = simgrid::s4u::Semaphore::create(0);
-  simgrid::kernel::timer::Timer* timer_ = nullptr;
   std::uint64_t sequence_ = 0;
   std::uint64_t awaiting_ = 0;
   bool signaled_ = false;  // notified (not timed out)
@@ -109,11 +143,45 @@ class Waiter {
   bool blocked_ = false;   // the actor is in acquire(): a notify must release it
 };
 
+inline void Deadlines::add(double at_s, Waiter& waiter, std::uint64_t token) {
+  if (heap_.size() >= drop_at_size_) drop_decided();
+  heap_.push_back({at_s, ++sequence_, &waiter, token});
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
+  if (timer_ == nullptr || at_s < timer_at_s_) arm_timer();
+}
+
+inline void Deadlines::expire_due() {
+  const double now = simgrid::s4u::Engine::get_clock();
+  while (!heap_.empty() && heap_.front().at_s <= now) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    const Entry due = heap_.back();
+    heap_.pop_back();
+    due.waiter->expire(due.token);
+  }
+  if (!heap_.empty()) arm_timer();
+}
+
+inline void Deadlines::drop_decided() {
+  std::erase_if(heap_, [](const Entry& e) { return !e.waiter->waits_for(e.token); });
+  std::make_heap(heap_.begin(), heap_.end(), std::greater<>{});
+  drop_at_size_ = std::max<std::size_t>(1024, 2 * heap_.size());
+}
+
+inline void Deadlines::arm_timer() {
+  if (timer_ != nullptr) timer_->remove();
+  ++ops_->timers;
+  timer_at_s_ = heap_.front().at_s;
+  timer_ = simgrid::kernel::timer::Timer::set(timer_at_s_, [this] {
+    timer_ = nullptr;
+    expire_due();
+  });
+}
+
 struct Request;
 
 // Per actor: its waiter and what it was handed to do next.
 struct ActorContext {
-  explicit ActorContext(SimGridOps& ops) : waiter(ops) {}
+  explicit ActorContext(Deadlines& deadlines) : waiter(deadlines) {}
   Waiter waiter;
   std::function<void(ActorContext&)> task;  // runners
   Request* assigned = nullptr;              // server workers
@@ -125,8 +193,8 @@ struct ActorContext {
 // Beyond `max_actors` tasks wait in a backlog (SimGrid's ~32k actor ceiling, SIMGRID.md).
 class RunnerPool {
  public:
-  RunnerPool(simgrid::s4u::Host* host, std::size_t max_actors, SimGridOps& ops)
-      : host_(host), max_(max_actors), ops_(&ops) {}
+  RunnerPool(simgrid::s4u::Host* host, std::size_t max_actors, Deadlines& deadlines)
+      : host_(host), max_(max_actors), deadlines_(&deadlines) {}
 
   void submit(std::function<void(ActorContext&)> task) {
     if (!idle_.empty()) {
@@ -142,7 +210,7 @@ class RunnerPool {
       ++backlogged_total_;
       return;
     }
-    auto runner = std::make_unique<ActorContext>(*ops_);
+    auto runner = std::make_unique<ActorContext>(*deadlines_);
     runner->task = std::move(task);
     ActorContext* raw = runner.get();
     runners_.push_back(std::move(runner));
@@ -172,7 +240,7 @@ class RunnerPool {
 
   simgrid::s4u::Host* host_;
   std::size_t max_;
-  SimGridOps* ops_;
+  Deadlines* deadlines_;
   std::vector<std::unique_ptr<ActorContext>> runners_;
   std::vector<ActorContext*> idle_;
   std::vector<std::uint64_t> tokens_;  // idle_[i] waits with tokens_[i]
