@@ -42,6 +42,9 @@ void run_command(const RuntimeCommand& command, twin::TwinRuntime& runtime, Appl
     case Op::edge_policy:
       runtime.set_edge_policy(command.policy);
       break;
+    case Op::instance_edge_policy:
+      runtime.set_instance_edge_policy(command.policy, command.index);
+      break;
     case Op::latency_jitter:
       runtime.set_latency_jitter(command.target, command.value);
       break;

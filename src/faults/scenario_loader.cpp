@@ -172,7 +172,8 @@ bool runtime_changeable(const std::string& path) {
 
 // A change from t = 0 that never ends is applied to the topology before the run.
 bool is_pre_run(const Injection& injection) {
-  return injection.start_s == 0.0 && !injection.end_s;
+  // A canary reaches some instances only, which a topology edited before the run cannot say.
+  return injection.start_s == 0.0 && !injection.end_s && !injection.parameters.canary_instances;
 }
 
 void compile_traffic(model::Topology& topology, const Injection& injection) {
@@ -652,7 +653,11 @@ class ScenarioReader {
   }
 
   void read_deploy(const JsonValue& value, InjectionParameters& p) {
-    const JsonObject o = value.as_object({"changes"});
+    const JsonObject o = value.as_object({"changes", "canary"});
+    if (auto canary = o.find("canary")) {
+      const JsonObject c = canary->as_object({"instances"});
+      p.canary_instances = static_cast<int>(c.at("instances").integer_at_least(1));
+    }
     json patched = topology_doc_;
     for (const auto& item : o.at("changes").as_nonempty_array()) {
       const JsonObject change_object = item.as_object({"set", "value", "scale", "by", "remove"});
@@ -807,6 +812,23 @@ class ScenarioReader {
               "{} changes {}, which the twin cannot change during a run yet ({}); a change from "
               "t = 0 with no end is applied before the run instead",
               when, path, kNotBuiltAnchor));
+    }
+    if (injection.parameters.canary_instances) {
+      // A canary reaches single instances: caller-side edge policies and operation CPU costs
+      // have per-instance hooks in the twin; the rest is shared by every instance.
+      static const RE2 per_instance(
+          "/edges(/.*)?|/edge_defaults(/.*)?"
+          "|/services/[0-9]+/operations/[0-9]+/cpu_ms(/.*)?");
+      for (const auto& op : difference) {
+        const std::string path = op["path"].get<std::string>();
+        if (RE2::FullMatch(path, per_instance)) continue;
+        at.at("parameters")
+            .as_object({"changes", "canary"})
+            .at("canary")
+            .fail(fmt::format("{} changes {}, which every instance shares: a canary can stage "
+                              "edge policies and operation CPU costs only",
+                              when, path));
+      }
     }
     // CPU costs can only change by one factor per service (TwinRuntime::set_cpu_cost_factor).
     model::Topology after;

@@ -363,6 +363,11 @@ class Planner {
       detail::apply_topology_change(doc, change);
     }
     const model::Topology after = model::parse_topology(doc, scenario_.file);
+    if (const auto canary = injection.parameters.canary_instances) {
+      // The loader allows only edge policies and operation CPU costs in a canary.
+      plan_canary(after, *canary, start, end);
+      return;
+    }
     for (const auto& [from, to] : call_pairs(topology_)) {
       const model::EdgePolicy& old_policy = topology_.policy(from, to);
       const model::EdgePolicy& new_policy = after.policy(from, to);
@@ -401,6 +406,44 @@ class Planner {
         break;
       }
     }
+  }
+
+  // A deploy's changes on the first `instances` instances of each service they touch: the
+  // callers' edge policies per caller instance, CPU costs as a slowdown of those instances.
+  void plan_canary(const model::Topology& after, int instances, double start, double end) {
+    const auto replicas = [&](const std::string& service) {
+      const model::Service* s = topology_.find_service(service);
+      return s == nullptr ? 0 : std::min(instances, std::max(1, s->replicas));
+    };
+    for (const auto& [from, to] : call_pairs(topology_)) {
+      const model::EdgePolicy& old_policy = topology_.policy(from, to);
+      const model::EdgePolicy& new_policy = after.policy(from, to);
+      if (old_policy == new_policy) continue;
+      for (int i = 0; i < replicas(from); ++i) {
+        set_instance_policy(start, new_policy, from, to, i);
+        if (end < run_end_) set_instance_policy(end, old_policy, from, to, i);
+      }
+    }
+    for (const auto& service : topology_.services) {
+      const model::Service* changed = after.find_service(service.name);
+      if (changed == nullptr) continue;
+      for (std::size_t o = 0; o < service.operations.size(); ++o) {
+        const auto& before = service.operations[o].cpu_ms;
+        if (before == changed->operations[o].cpu_ms || before.mean() <= 0.0) continue;
+        for (int i = 0; i < replicas(service.name); ++i) {
+          contribute(Op::instance_slowdown, service.name, "", i, start, end,
+                     changed->operations[o].cpu_ms.mean() / before.mean());
+        }
+        break;
+      }
+    }
+  }
+
+  void set_instance_policy(double at, const model::EdgePolicy& policy, const std::string& from,
+                           const std::string& to, int instance) {
+    set_policy(at, policy, from, to);
+    commands_.back().op = Op::instance_edge_policy;
+    commands_.back().index = instance;
   }
 
   void set_routes(double at, const std::vector<model::Route>& routes) {

@@ -150,6 +150,23 @@ TEST(ScenarioLoader, ReplicaCountChangeDuringTheRunIsNotBuiltYet) {
   }
 }
 
+TEST(ScenarioLoader, CanaryOfASharedValueNamesTheChangeAndTheCanary) {
+  const auto topology = boutique();
+  try {
+    (void)parse(with_injections(R"([{"kind": "deploy", "start_s": 10, "parameters": {
+        "canary": {"instances": 1},
+        "changes": [{"scale": "/datastores/redis-cart/queries/hget_cart/cost_ms/median_ms",
+                     "by": 0.5}]}}])"),
+                topology);
+    FAIL() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where().json_pointer, "/injections/0/parameters/canary");
+    EXPECT_EQ(e.message(),
+              "deploy at 10 s changes /datastores/0/queries/0/cost_ms/median_ms, which every "
+              "instance shares: a canary can stage edge policies and operation CPU costs only");
+  }
+}
+
 TEST(ScenarioLoader, LatencyJitterBetweenZonesIsNotBuiltYet) {
   const auto topology = boutique();
   try {

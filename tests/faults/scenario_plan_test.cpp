@@ -126,6 +126,57 @@ TEST(ScenarioPlan, CpuStressFactorsMultiply) {
   EXPECT_DOUBLE_EQ(changes[2].at_s, 30.0);
 }
 
+TEST(ScenarioPlan, CanaryDeploySetsThePolicyOfTheFirstCallerInstancesOnly) {
+  // cartservice has two instances: a one-instance canary changes instance 0's pool, then
+  // the full rollout (a second deploy from the canary's end) changes every instance.
+  const auto commands = plan(R"([
+      {"kind": "deploy", "start_s": 20, "end_s": 30, "parameters": {"canary": {"instances": 1},
+       "changes": [{"set": "/edges/cartservice->redis-cart/connection_pool/size", "value": 64}]}},
+      {"kind": "deploy", "start_s": 30, "parameters":
+       {"changes": [{"set": "/edges/cartservice->redis-cart/connection_pool/size", "value": 64}]}}])");
+  const auto canary = only(commands, Op::instance_edge_policy);
+  ASSERT_EQ(canary.size(), 2u);
+  EXPECT_EQ(canary[0].index, 0);
+  EXPECT_DOUBLE_EQ(canary[0].at_s, 20.0);
+  EXPECT_EQ(canary[0].policy.from, "cartservice");
+  EXPECT_EQ(canary[0].policy.pool.size, 64);
+  EXPECT_DOUBLE_EQ(canary[1].at_s, 30.0);  // the canary's own end restores instance 0...
+  EXPECT_EQ(canary[1].policy.pool.size, 16);
+  const auto full = only(commands, Op::edge_policy);
+  ASSERT_EQ(full.size(), 1u);  // ...before the full rollout sets every instance at 30 s
+  EXPECT_DOUBLE_EQ(full[0].at_s, 30.0);
+  EXPECT_EQ(full[0].policy.pool.size, 64);
+  const auto position = [&](const RuntimeCommand& wanted) {
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      if (commands[i].op == wanted.op && commands[i].at_s == wanted.at_s &&
+          commands[i].policy.pool.size == wanted.policy.pool.size) {
+        return i;
+      }
+    }
+    return commands.size();
+  };
+  EXPECT_LT(position(canary[1]), position(full[0]));
+}
+
+TEST(ScenarioPlan, CanaryCpuCostSlowsTheCanaryInstancesOnly) {
+  const auto commands = plan(R"([{"kind": "deploy", "start_s": 20, "parameters":
+      {"canary": {"instances": 2}, "changes": [
+        {"scale": "/services/currencyservice/operations/Convert/cpu_ms/median_ms", "by": 3},
+        {"scale": "/services/currencyservice/operations/GetSupportedCurrencies/cpu_ms/median_ms",
+         "by": 3}]}}])");
+  EXPECT_TRUE(only(commands, Op::cpu_cost_factor).empty());
+  const auto slowed = only(commands, Op::instance_slowdown);
+  ASSERT_EQ(slowed.size(), 2u);  // currencyservice has three instances; two get the new build
+  std::set<int> instances;
+  for (const auto& c : slowed) {
+    EXPECT_EQ(c.target, "currencyservice");
+    EXPECT_DOUBLE_EQ(c.at_s, 20.0);
+    EXPECT_NEAR(c.value, 3.0, 1e-9);
+    instances.insert(c.index);
+  }
+  EXPECT_EQ(instances, (std::set<int>{0, 1}));
+}
+
 TEST(ScenarioPlan, DeployDuringTheRunSetsEdgePoliciesAndRevertsThem) {
   const auto changes = only(plan(R"([{"kind": "deploy", "start_s": 20, "end_s": 40, "parameters":
       {"changes": [{"set": "/edges/cartservice->redis-cart/connection_pool/size", "value": 2}]}}])"),

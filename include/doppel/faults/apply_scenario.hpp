@@ -24,33 +24,34 @@ namespace doppel::faults {
 // (a component is down while any crash covers it; latencies add up; CPU factors multiply).
 struct RuntimeCommand {
   enum class Op {
-    instance_up,          // target service, index, up
-    datastore_node_up,    // target datastore, index, up
-    extra_latency,        // target service, value ms (total)
-    latency_jitter,       // target service, value jitter ms (total)
-    edge_latency,         // target caller, other callee, value ms (total)
-    edge_jitter,          // target caller, other callee, value jitter ms (total)
-    zone_latency,         // target zone, other zone, value us (absolute one-way latency)
-    cpu_stress,           // target host, value factor (total)
-    cpu_cost_factor,      // target service, value factor (total)
-    edge_policy,          // policy
-    instance_slowdown,    // target service, index, value factor (total)
-    query_slowdown,       // target datastore, other query ("" all), value factor (total)
-    service_resolvable,   // target service, up (false: does not resolve)
-    error_rate,           // target service, other operation ("" all), value (< 0: topology's)
-    clock_skew,           // target host, value ms (total)
-    replication_lag,      // target datastore, value extra ms (total)
-    replication_stopped,  // target datastore, up (false: stopped)
-    host_packet_loss,     // target host, value rate (combined)
-    service_packet_loss,  // target service, value rate (combined)
-    zone_bandwidth,       // target zone, other zone, value Mb/s
-    gateway_routes,       // routes
-    workers,              // target service, index workers
-    queue_capacity,       // target service, index capacity
-    max_connections,      // target datastore, index connections
-    partition_add,        // index id, side_a, side_b, up (two-way)
-    partition_heal,       // index id
-    event,                // event (fault_start / fault_end)
+    instance_up,           // target service, index, up
+    datastore_node_up,     // target datastore, index, up
+    extra_latency,         // target service, value ms (total)
+    latency_jitter,        // target service, value jitter ms (total)
+    edge_latency,          // target caller, other callee, value ms (total)
+    edge_jitter,           // target caller, other callee, value jitter ms (total)
+    zone_latency,          // target zone, other zone, value us (absolute one-way latency)
+    cpu_stress,            // target host, value factor (total)
+    cpu_cost_factor,       // target service, value factor (total)
+    edge_policy,           // policy
+    instance_edge_policy,  // policy, index (caller instance): a canary stage
+    instance_slowdown,     // target service, index, value factor (total)
+    query_slowdown,        // target datastore, other query ("" all), value factor (total)
+    service_resolvable,    // target service, up (false: does not resolve)
+    error_rate,            // target service, other operation ("" all), value (< 0: topology's)
+    clock_skew,            // target host, value ms (total)
+    replication_lag,       // target datastore, value extra ms (total)
+    replication_stopped,   // target datastore, up (false: stopped)
+    host_packet_loss,      // target host, value rate (combined)
+    service_packet_loss,   // target service, value rate (combined)
+    zone_bandwidth,        // target zone, other zone, value Mb/s
+    gateway_routes,        // routes
+    workers,               // target service, index workers
+    queue_capacity,        // target service, index capacity
+    max_connections,       // target datastore, index connections
+    partition_add,         // index id, side_a, side_b, up (two-way)
+    partition_heal,        // index id
+    event,                 // event (fault_start / fault_end)
   };
   double at_s = 0.0;
   Op op = Op::event;

@@ -100,10 +100,13 @@ struct InjectionParameters {
   double lag_ms = 0.0;                  // replication_lag: added lag
   bool stop_replication = false;        // replication_lag: replication stops
   std::vector<TopologyChange> changes;  // deploy, route_change (built from its fields)
-  std::string shift_to;                 // traffic_shift: the client class that gains
-  double share = 0.0;                   // traffic_shift: share of the rate moved
-  double error_rate = 0.0;              // error_rate
-  double skew_ms = 0.0;                 // clock_skew
+  // deploy: the changes reach only the first N instances of each service they change (a
+  // canary stage); nullopt: every instance at once.
+  std::optional<int> canary_instances;
+  std::string shift_to;     // traffic_shift: the client class that gains
+  double share = 0.0;       // traffic_shift: share of the rate moved
+  double error_rate = 0.0;  // error_rate
+  double skew_ms = 0.0;     // clock_skew
 
   bool operator==(const InjectionParameters&) const = default;
 };

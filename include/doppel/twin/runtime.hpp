@@ -56,6 +56,9 @@ class TwinRuntime {
   // Replaces the caller -> callee policy (timeouts, retries, breaker, pool size, balancing)
   // for calls starting from now; breakers and pools keep their state.
   void set_edge_policy(const model::EdgePolicy& policy);
+  // The same for one caller instance only (a canary: the change reaches some instances
+  // first). Throws std::out_of_range for an unknown caller service or instance.
+  void set_instance_edge_policy(const model::EdgePolicy& policy, int instance);
   // Scales the CPU cost of every operation of a service (a deploy that made it slower).
   void set_cpu_cost_factor(std::string_view service, double factor);
   // Reports an event through the run's observers (a fault says what it did).
