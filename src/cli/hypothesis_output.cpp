@@ -89,6 +89,14 @@ void print_validation(const experiments::FixValidation& validation) {
                  shift.cause_rps);
     }
   }
+  for (std::size_t f = 0; f < validation.verdicts.size(); ++f) {
+    const auto& canary = validation.canary_checks[f];
+    if (!canary) continue;
+    fmt::print(
+        "\nCanary stage of {} ({} instance(s) of each service it changes, {:g}-{:g} s): {}\n",
+        validation.verdicts[f].fix, canary->instances, canary->from_s, canary->to_s,
+        canary->finding);
+  }
   for (const auto& recommendation : validation.recommendations) {
     fmt::print("\n");
     experiments::print_recommendation(std::cout, recommendation);
@@ -103,6 +111,7 @@ void add_fix_sections(report::ReportInput& report, const std::vector<experiments
     section.verdict = validation.verdicts[f];
     section.recommendation = validation.recommendations[f];
     section.load_shifts = validation.load_shifts[f];
+    section.canary = validation.canary_checks[f];
     for (const auto& [metric, title, unit] :
          {std::tuple{"all_routes_err", "error rate, every route", "share"},
           std::tuple{"all_routes_lat_99", "p99 latency, every route", "ms"}}) {

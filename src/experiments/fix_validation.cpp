@@ -106,6 +106,49 @@ void add_targets(const Json& changes, const model::Topology& topology, FixAction
   }
 }
 
+// Saturation figures over [from_s, to_s) of each replication's metrics: a datastore's refused
+// connections (peak: one refusal is a failed request), each service's busy workers and each
+// host's busy CPU (means: one busy second is a burst, not saturation).
+void append_saturation(ArmResults& results, const std::vector<MetricSeries>& series,
+                       const model::Topology& topology, double from_s, double to_s,
+                       double busy_limit) {
+  const auto over_window = [&](const MetricSeries& s, const std::string& column, bool peak) {
+    const auto found = s.find(column);
+    double value = peak ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+    if (found == s.end()) return value;
+    double sum = 0.0;
+    int points = 0;
+    for (const auto& point : found->second) {
+      if (point.t_s < from_s || point.t_s >= to_s) continue;
+      sum += point.value;
+      ++points;
+      if (peak) value = std::max(value, point.value);
+    }
+    if (!peak && points > 0) value = sum / points;
+    return value;
+  };
+  const auto figure = [&](std::string name, std::string unit, double limit,
+                          const std::string& column, bool peak, std::string component) {
+    std::vector<double> values;
+    for (const auto& s : series) values.push_back(over_window(s, column, peak));
+    results.figures.push_back(
+        saturation_figure(std::move(name), std::move(unit), limit, values, std::move(component)));
+  };
+  for (const auto& datastore : topology.datastores) {
+    figure(fmt::format("datastore {} refused connections (max_connections {})", datastore.name,
+                       datastore.max_connections),
+           "per s", 0.0, datastore.name + "_refused", true, datastore.name);
+  }
+  for (const auto& service : topology.services) {
+    figure(fmt::format("service {} workers busy", service.name), "share", busy_limit,
+           service.name + "_workers_util", false, service.name);
+  }
+  for (const auto& column : host_columns(series)) {
+    const std::string host = column.substr(0, column.size() - kHostCpu.size());
+    figure(fmt::format("host {} CPU busy", host), "share", busy_limit, column, false, host);
+  }
+}
+
 MetricSeries mean_of(const std::vector<MetricSeries>& replications,
                      const std::vector<std::string>& metrics) {
   MetricSeries mean;
@@ -162,13 +205,13 @@ std::vector<Fix> parse_fixes(const Json& document, const std::string& file_label
     const std::string at = fmt::format("/fixes/{}", i);
     const Json& entry = (*list)[i];
     if (!entry.is_object()) fail(file_label, at, "expected an object");
-    static const std::set<std::string> known = {"name",     "description", "kind",      "at_s",
-                                                "rollback", "changes",     "injections"};
+    static const std::set<std::string> known = {"name",     "description", "kind",       "at_s",
+                                                "rollback", "changes",     "injections", "canary"};
     for (const auto& [key, value] : entry.items()) {
       if (!known.contains(key)) {
         fail(file_label, at + "/" + key,
              "unknown member (expected name, description, kind, at_s, rollback, changes, "
-             "injections)");
+             "injections, canary)");
       }
     }
     Fix fix;
@@ -216,14 +259,51 @@ std::vector<Fix> parse_fixes(const Json& document, const std::string& file_label
     if (fix.rollback.empty() && fix.changes.empty() && fix.injections.empty()) {
       fail(file_label, at, "a fix needs a rollback, changes or injections");
     }
+    if (entry.contains("canary")) {
+      const Json& canary = entry["canary"];
+      const std::string place = at + "/canary";
+      if (!canary.is_object()) fail(file_label, place, "expected {\"instances\": N, \"for_s\": S}");
+      for (const auto& [key, value] : canary.items()) {
+        if (key != "instances" && key != "for_s") {
+          fail(file_label, place + "/" + key, "unknown member (expected instances, for_s)");
+        }
+      }
+      if (!canary.contains("instances") || !canary["instances"].is_number_integer() ||
+          canary["instances"].get<std::int64_t>() < 1) {
+        fail(file_label, place + "/instances",
+             "expected how many instances of each service get the fix first (>= 1)");
+      }
+      if (!canary.contains("for_s") || !canary["for_s"].is_number() ||
+          !(canary["for_s"].get<double>() > 0.0)) {
+        fail(file_label, place + "/for_s",
+             "expected how long the canary stage lasts, in seconds (> 0)");
+      }
+      if (!fix.rollback.empty() || !fix.injections.empty() || fix.changes.empty()) {
+        fail(file_label, place,
+             "a canary stages a fix's changes; a rollback or injections reach every instance "
+             "at once");
+      }
+      fix.canary = FixCanary{static_cast<int>(canary["instances"].get<std::int64_t>()),
+                             canary["for_s"].get<double>()};
+    }
     fix.kind = entry.value("kind", fix.rollback.empty() ? "change" : "rollback");
     std::size_t own_deploy = 0;
     const std::size_t cause_count = cause.value("injections", Json::array()).size();
     if (!fix.changes.empty()) {
       own_deploy = cause_count + fix.arm_injections.size();
+      if (fix.canary) {
+        // The canary stage, then the same changes on every instance (docs/scenario-format.md).
+        fix.arm_injections.push_back(
+            Json{{"name", fix.name + " (canary)"},
+                 {"kind", "deploy"},
+                 {"start_s", fix.at_s},
+                 {"end_s", fix.full_rollout_s()},
+                 {"parameters",
+                  {{"changes", fix.changes}, {"canary", {{"instances", fix.canary->instances}}}}}});
+      }
       fix.arm_injections.push_back(Json{{"name", fix.name},
                                         {"kind", "deploy"},
-                                        {"start_s", fix.at_s},
+                                        {"start_s", fix.full_rollout_s()},
                                         {"parameters", {{"changes", fix.changes}}}});
     }
     const std::size_t first_own = cause_count + fix.arm_injections.size();
@@ -239,6 +319,9 @@ std::vector<Fix> parse_fixes(const Json& document, const std::string& file_label
           fmt::format("/injections/{}/parameters/changes", own_deploy);
       if (!fix.changes.empty() && pointer.starts_with(deploy_prefix)) {
         place = at + "/changes" + pointer.substr(deploy_prefix.size());
+      } else if (fix.canary &&
+                 pointer == fmt::format("/injections/{}/parameters/canary", own_deploy)) {
+        place = at + "/canary";
       } else {
         for (std::size_t j = 0; j < fix.injections.size(); ++j) {
           const std::string prefix = fmt::format("/injections/{}", first_own + j);
@@ -272,6 +355,81 @@ std::vector<Fix> load_fixes(const std::filesystem::path& file, const Json& cause
   return parse_fixes(read_json(file), file.string(), cause, topology);
 }
 
+namespace {
+
+// The canary stage's window, judged as the full rollout is but over per-second metrics.
+CanaryCheck check_canary(const Fix& fix, const std::vector<MetricSeries>& no_cause,
+                         const std::vector<MetricSeries>& cause,
+                         const std::vector<MetricSeries>& with_fix, const model::Topology& topology,
+                         const FixValidationOptions& options) {
+  CanaryCheck check;
+  check.instances = fix.canary->instances;
+  check.from_s = fix.at_s + std::min(options.settle_s, fix.canary->for_s / 2.0);
+  check.to_s = fix.full_rollout_s();
+  const auto mean_over = [&](const std::vector<MetricSeries>& arm, const std::string& column) {
+    double sum = 0.0;
+    int points = 0;
+    for (const auto& s : arm) {
+      const auto found = s.find(column);
+      if (found == s.end()) continue;
+      for (const auto& point : found->second) {
+        if (point.t_s < check.from_s || point.t_s >= check.to_s) continue;
+        sum += point.value;
+        ++points;
+      }
+    }
+    return points == 0 ? 0.0 : sum / points;
+  };
+  check.err_no_cause = mean_over(no_cause, "all_routes_err");
+  check.err_cause = mean_over(cause, "all_routes_err");
+  check.err_fix = mean_over(with_fix, "all_routes_err");
+  check.p99_no_cause = mean_over(no_cause, "all_routes_lat_99");
+  check.p99_cause = mean_over(cause, "all_routes_lat_99");
+  check.p99_fix = mean_over(with_fix, "all_routes_lat_99");
+
+  ArmResults no_cause_figures;
+  ArmResults cause_figures;
+  ArmResults fix_figures;
+  append_saturation(no_cause_figures, no_cause, topology, check.from_s, check.to_s,
+                    options.busy_limit);
+  append_saturation(cause_figures, cause, topology, check.from_s, check.to_s, options.busy_limit);
+  append_saturation(fix_figures, with_fix, topology, check.from_s, check.to_s, options.busy_limit);
+  FixVerdictOptions judging;
+  for (const auto& target : fix.action.targets)
+    judging.touched_components.push_back(target.component);
+  check.breaks = judge_fix(fix.name, &no_cause_figures, cause_figures, fix_figures, judging).breaks;
+
+  // Better or worse by a clear margin: a point of errors, or a fifth of the p99 the cause
+  // added.
+  const double p99_margin = 0.2 * std::max(0.0, check.p99_cause - check.p99_no_cause);
+  const bool fewer_errors = check.err_fix < check.err_cause - 0.01;
+  const bool more_errors = check.err_fix > check.err_cause + 0.01;
+  const bool faster = p99_margin > 0.0 && check.p99_fix < check.p99_cause - p99_margin;
+  const bool slower = p99_margin > 0.0 && check.p99_fix > check.p99_cause + p99_margin;
+  const std::string figures = fmt::format(
+      "errors over every route {:.3f} (cause alone {:.3f}), p99 {:.0f} ms (cause alone "
+      "{:.0f} ms)",
+      check.err_fix, check.err_cause, check.p99_fix, check.p99_cause);
+  if (!check.breaks.empty()) {
+    check.finding = fmt::format("stop at the canary: on {} instance(s) it already breaks {}",
+                                check.instances, check.breaks.front());
+  } else if (more_errors) {
+    check.finding = fmt::format("stop at the canary: {}", figures);
+  } else if (fewer_errors && slower) {
+    check.finding = fmt::format("mixed: {}; hold at the canary and look closer", figures);
+  } else if (fewer_errors || faster) {
+    check.finding = fmt::format("the canary helps: {}", figures);
+  } else {
+    check.finding = fmt::format(
+        "no clear signal from the canary: {}; its share of instances may be too small to show "
+        "the fix at the routes, so watch the canary instances' own metrics",
+        figures);
+  }
+  return check;
+}
+
+}  // namespace
+
 FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
                              const model::Topology& topology, const FixValidationOptions& options) {
   FixValidation validation;
@@ -280,7 +438,7 @@ FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
                               ? options.duration_s
                               : cause.value("duration_s", topology.workload.duration_s);
   double latest_fix = 0.0;
-  for (const auto& fix : fixes) latest_fix = std::max(latest_fix, fix.at_s);
+  for (const auto& fix : fixes) latest_fix = std::max(latest_fix, fix.full_rollout_s());
   validation.judge_from_s = latest_fix + options.settle_s;
   if (validation.judge_from_s >= validation.duration_s) {
     throw InputError(
@@ -326,44 +484,17 @@ FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
     curve_metrics.push_back("route_" + route.name + "_err");
     curve_metrics.push_back("route_" + route.name + "_lat_99");
   }
+  std::vector<std::vector<MetricSeries>> arm_series;
   for (ArmRuns* arm : arms) {
     std::vector<telemetry::Summary> summaries;
-    std::vector<MetricSeries> series;
+    std::vector<MetricSeries>& series = arm_series.emplace_back();
     for (const auto& dir : arm->replication_dirs) {
       summaries.push_back(read_judged_slos(dir));
       series.push_back(read_job_metrics(dir));
     }
     arm->figures = figures_from_summaries(summaries);
-    for (const auto& datastore : topology.datastores) {
-      std::vector<double> peaks;
-      for (const auto& s : series) {
-        peaks.push_back(peak_after(s, datastore.name + "_refused", validation.judge_from_s));
-      }
-      arm->figures.figures.push_back(
-          saturation_figure(fmt::format("datastore {} refused connections (max_connections {})",
-                                        datastore.name, datastore.max_connections),
-                            "per s", 0.0, peaks, datastore.name));
-    }
-    // Saturation a fix may move: a service's workers or a host's cores busy on average over
-    // the judged window (a mean, not a peak: one busy second is a burst, not saturation).
-    const auto busy_figure = [&](std::string name, const std::string& column,
-                                 std::string component) {
-      std::vector<double> means;
-      for (const auto& s : series) {
-        means.push_back(mean_after(s, column, validation.judge_from_s)
-                            .value_or(std::numeric_limits<double>::quiet_NaN()));
-      }
-      arm->figures.figures.push_back(saturation_figure(std::move(name), "share", options.busy_limit,
-                                                       means, std::move(component)));
-    };
-    for (const auto& service : topology.services) {
-      busy_figure(fmt::format("service {} workers busy", service.name),
-                  service.name + "_workers_util", service.name);
-    }
-    for (const auto& column : host_columns(series)) {
-      const std::string host = column.substr(0, column.size() - kHostCpu.size());
-      busy_figure(fmt::format("host {} CPU busy", host), column, host);
-    }
+    append_saturation(arm->figures, series, topology, validation.judge_from_s,
+                      std::numeric_limits<double>::infinity(), options.busy_limit);
     for (const auto& service : topology.services) {
       double sum = 0.0;
       int replications = 0;
@@ -391,6 +522,20 @@ FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
         recovery_time(validation.no_cause, validation.fixes[f], fixes[f].at_s));
     validation.load_shifts.push_back(
         load_shifts(validation.no_cause, validation.cause, validation.fixes[f]));
+    validation.canary_checks.push_back(
+        fixes[f].canary ? std::optional(check_canary(fixes[f], arm_series[0], arm_series[1],
+                                                     arm_series[2 + f], topology, options))
+                        : std::nullopt);
+    auto& canary = validation.canary_checks.back();
+    const auto& verdict = validation.verdicts.back();
+    if (canary && canary->breaks.empty() && verdict.kind == VerdictKind::reject_harmful &&
+        !verdict.breaks.empty()) {
+      // The point of simulating the whole rollout: harm that needs every instance (a pool
+      // total past a database's limit) never shows on the canary's share.
+      canary->finding +=
+          fmt::format("; but the full rollout breaks {}, which this canary stage does not show",
+                      verdict.breaks.front());
+    }
   }
   return validation;
 }
@@ -450,6 +595,24 @@ std::optional<double> recovery_time(const ArmRuns& no_cause, const ArmRuns& fix,
   return std::nullopt;
 }
 
+namespace {
+
+Json canary_json(const std::optional<CanaryCheck>& check) {
+  if (!check) return Json();
+  return Json{
+      {"instances", check->instances},
+      {"from_s", check->from_s},
+      {"to_s", check->to_s},
+      {"all_routes_err",
+       {{"no_cause", check->err_no_cause}, {"cause", check->err_cause}, {"fix", check->err_fix}}},
+      {"all_routes_lat_99_ms",
+       {{"no_cause", check->p99_no_cause}, {"cause", check->p99_cause}, {"fix", check->p99_fix}}},
+      {"breaks", check->breaks},
+      {"finding", check->finding}};
+}
+
+}  // namespace
+
 void write_validation_json(std::ostream& out, const FixValidation& validation) {
   const auto interval_json = [](const FigureInterval& interval) {
     const auto finite = [](double v) { return std::isfinite(v) ? Json(v) : Json(); };
@@ -500,6 +663,7 @@ void write_validation_json(std::ostream& out, const FixValidation& validation) {
                        {"approval_reasons", recommendation.approval_reasons},
                        {"rollout", std::move(rollout)}}},
                      {"load_shifts", std::move(shifts)},
+                     {"canary", canary_json(validation.canary_checks[f])},
                      {"figures", std::move(figures)}});
   }
   const Json doc{{"format", "doppel-validation/v1"},      {"judge_from_s", validation.judge_from_s},

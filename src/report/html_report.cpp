@@ -484,6 +484,13 @@ void write_fixes(std::ostream& out, const ReportInput& input) {
           interval_text(figure.cause), interval_text(figure.fix), escape_html(figure.outcome));
     }
     out << "</table>\n";
+    if (section.canary) {
+      out << fmt::format(
+          "<p>Canary stage ({} instance(s) of each service the fix changes, {:g}&ndash;{:g} s): "
+          "{}</p>\n",
+          section.canary->instances, section.canary->from_s, section.canary->to_s,
+          escape_html(section.canary->finding));
+    }
     if (!section.load_shifts.empty()) {
       out << "<p>Load the fix adds to a dependency (request rate after the fix):</p><ul>\n";
       for (const auto& shift : section.load_shifts) {

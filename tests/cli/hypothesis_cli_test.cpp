@@ -130,6 +130,35 @@ TEST(Demo, TellsTheWholeStory) {
   EXPECT_NE(report.find("reject: harmful"), std::string::npos);
 }
 
+// The bundled staged fixes: the canary of the longer timeout already shows it failing; the
+// canary of the bigger pool (one instance: 64 + 16 connections, under redis-cart's 100) cannot
+// show what the full rollout breaks (2 x 64), and the report says so.
+TEST(Validate, CanaryStagesShowWhatACanaryWouldAndWouldNotCatch) {
+  const fs::path dir = fresh_test_dir("validate-canary");
+  const Result r = run_doppel("validate " + kTopology + " --cause " +
+                              source_path("scenarios/db-pool-exhaustion.json") + " --fixes " +
+                              source_path("fixes/db-pool-exhaustion-staged.json") +
+                              " --replications 2 --jobs 2 --out " + dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto validation = nlohmann::json::parse(slurp(dir / "validation.json"));
+  ASSERT_EQ(validation["fixes"].size(), 2u);
+  const auto& pool = validation["fixes"][0];
+  const auto& timeout = validation["fixes"][1];
+  EXPECT_EQ(pool["verdict"], "reject: harmful") << r.out;
+  EXPECT_EQ(pool["canary"]["instances"], 1);
+  EXPECT_TRUE(pool["canary"]["breaks"].empty()) << pool["canary"].dump();
+  EXPECT_NE(pool["canary"]["finding"].get<std::string>().find(
+                "but the full rollout breaks datastore redis-cart refused connections"),
+            std::string::npos)
+      << pool["canary"].dump();
+  EXPECT_EQ(timeout["verdict"], "reject: ineffective") << r.out;
+  EXPECT_EQ(timeout["canary"]["finding"].get<std::string>().rfind("stop at the canary", 0), 0u)
+      << timeout["canary"].dump();
+  EXPECT_GT(timeout["canary"]["all_routes_err"]["fix"].get<double>(),
+            timeout["canary"]["all_routes_err"]["cause"].get<double>());
+  EXPECT_NE(r.out.find("Canary stage of bigger pool, canary first"), std::string::npos) << r.out;
+}
+
 TEST(Validate, AFixThatDoesNotFitTheTopologyExitsTwo) {
   const fs::path dir = fresh_test_dir("validate-bad");
   const fs::path fixes = dir / "fixes.json";

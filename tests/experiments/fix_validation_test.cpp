@@ -59,13 +59,54 @@ TEST(Fixes, ErrorsNameTheFileAndThePlace) {
       "f.json: /fixes/0/rollback/0: the cause has no injection named \"nope\"");
   EXPECT_EQ(error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 1, "colour": 1}]})"),
             "f.json: /fixes/0/colour: unknown member (expected name, description, kind, at_s, "
-            "rollback, changes, injections)");
+            "rollback, changes, injections, canary)");
   // A change the topology cannot take is reported at the change.
   const std::string bad_change =
       error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30,
       "changes": [{"set": "/edges/cartservice->redis-cart/connection_pool/size", "value": 8},
                   {"set": "/edges/cartservice->nowhere/timeout_ms", "value": 8}]}]})");
   EXPECT_EQ(bad_change.rfind("f.json: /fixes/0/changes/1", 0), 0u) << bad_change;
+}
+
+TEST(Fixes, ACanaryStagesTheChangesThenRollsThemOutEverywhere) {
+  const Bundled b;
+  const auto fixes = parse_fixes(nlohmann::json::parse(R"({"doppel": "fixes/v1", "fixes": [
+      {"name": "bigger pool", "at_s": 30, "canary": {"instances": 1, "for_s": 10},
+       "changes": [{"set": "/edges/cartservice->redis-cart/connection_pool/size", "value": 64}]}]})"),
+                                 "f.json", b.cause, b.topology);
+  ASSERT_EQ(fixes.size(), 1u);
+  ASSERT_TRUE(fixes[0].canary.has_value());
+  EXPECT_EQ(fixes[0].canary->instances, 1);
+  EXPECT_DOUBLE_EQ(fixes[0].full_rollout_s(), 40.0);
+  const auto& injections = fixes[0].arm_injections;
+  ASSERT_EQ(injections.size(), 2u);
+  EXPECT_EQ(injections[0]["start_s"], 30.0);
+  EXPECT_EQ(injections[0]["end_s"], 40.0);
+  EXPECT_EQ(injections[0]["parameters"]["canary"]["instances"], 1);
+  EXPECT_EQ(injections[1]["start_s"], 40.0);
+  EXPECT_FALSE(injections[1]["parameters"].contains("canary"));
+}
+
+TEST(Fixes, CanaryErrorsNameThePlace) {
+  EXPECT_EQ(error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30,
+      "rollback": ["schema change: cart queries 40x slower"],
+      "canary": {"instances": 1, "for_s": 5}}]})"),
+            "f.json: /fixes/0/canary: a canary stages a fix's changes; a rollback or injections "
+            "reach every instance at once");
+  EXPECT_EQ(error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "x", "at_s": 30,
+      "changes": [{"set": "/edges/cartservice->redis-cart/timeout_ms", "value": 900}],
+      "canary": {"instances": 0, "for_s": 5}}]})"),
+            "f.json: /fixes/0/canary/instances: expected how many instances of each service get "
+            "the fix first (>= 1)");
+  // A change every instance shares cannot be staged: the scenario loader's reason, placed at
+  // the fix's canary.
+  EXPECT_EQ(error_of(R"({"doppel": "fixes/v1", "fixes": [{"name": "index", "at_s": 30,
+      "changes": [{"scale": "/datastores/redis-cart/queries/hget_cart/cost_ms/median_ms",
+                   "by": 0.03125}],
+      "canary": {"instances": 1, "for_s": 5}}]})"),
+            "f.json: /fixes/0/canary: deploy at 30 s changes "
+            "/datastores/0/queries/0/cost_ms/median_ms, which every instance shares: a canary "
+            "can stage edge policies and operation CPU costs only");
 }
 
 }  // namespace

@@ -56,15 +56,24 @@ FixSection sample_fix() {
   experiments::ArmResults no_cause;
   experiments::ArmResults cause;
   experiments::ArmResults fix;
-  no_cause.figures.push_back(
-      {"route checkout p99 latency", experiments::Figure::Kind::slo, "ms", 500, {200, 210, 205}});
+  no_cause.figures.push_back({"route checkout p99 latency",
+                              experiments::Figure::Kind::slo,
+                              "ms",
+                              500,
+                              {200, 210, 205},
+                              {}});
   cause.figures.push_back({"route checkout p99 latency",
                            experiments::Figure::Kind::slo,
                            "ms",
                            500,
-                           {2400, 2500, 2450}});
-  fix.figures.push_back(
-      {"route checkout p99 latency", experiments::Figure::Kind::slo, "ms", 500, {220, 230, 225}});
+                           {2400, 2500, 2450},
+                           {}});
+  fix.figures.push_back({"route checkout p99 latency",
+                         experiments::Figure::Kind::slo,
+                         "ms",
+                         500,
+                         {220, 230, 225},
+                         {}});
   FixSection section;
   section.verdict = experiments::judge_fix("rollback <v2>", &no_cause, cause, fix);
   experiments::FixAction action;
@@ -72,6 +81,13 @@ FixSection sample_fix() {
   action.kind = "rollback";
   action.targets.push_back({"checkoutservice", false, 1, 3});
   section.recommendation = experiments::recommend(section.verdict, action, {});
+  section.load_shifts.push_back({"orders-db", 40.0, 60.0, 95.0});
+  experiments::CanaryCheck canary;
+  canary.instances = 1;
+  canary.from_s = 35;
+  canary.to_s = 45;
+  canary.finding = "stop at the canary: on 1 instance(s) it already breaks <db>";
+  section.canary = canary;
   LineChart chart;
   chart.title = "route checkout p99 over time";
   chart.y_label = "ms";
@@ -165,6 +181,12 @@ TEST(HtmlReport, SelfContainedWellFormedAndEscaped) {
   }
   EXPECT_NE(html.find("rollback &lt;v2&gt;"), std::string::npos);
   EXPECT_NE(html.find("Staged rollout"), std::string::npos);
+  EXPECT_NE(
+      html.find("Canary stage (1 instance(s) of each service the fix changes, 35&ndash;45 s): "
+                "stop at the canary: on 1 instance(s) it already breaks &lt;db&gt;"),
+      std::string::npos);
+  EXPECT_NE(html.find("<li>orders-db: 95.0 req/s (no cause 40.0, cause alone 60.0)</li>"),
+            std::string::npos);
   EXPECT_NE(html.find("SLO 500 ms"), std::string::npos);
 }
 

@@ -22,6 +22,13 @@ namespace doppel::experiments {
 
 inline constexpr const char* kFixesFormat = "fixes/v1";
 
+// A fix staged: its changes reach the first `instances` instances of each service they touch
+// at at_s, and every instance for_s later (docs/diagnosis.md, "canary").
+struct FixCanary {
+  int instances = 1;
+  double for_s = 0.0;
+};
+
 struct Fix {
   std::string name;
   std::string description;
@@ -36,6 +43,10 @@ struct Fix {
   // The scenario/v1 injections the fix arm adds to the cause (built by load_fixes).
   nlohmann::json arm_injections = nlohmann::json::array();
   FixAction action;  // for the automation policy: what it touches
+  std::optional<FixCanary> canary;
+
+  // When every instance has the fix: at_s, or the end of the canary stage.
+  double full_rollout_s() const { return at_s + (canary ? canary->for_s : 0.0); }
 };
 
 // Reads a fixes/v1 file and checks each fix, applied to the cause scenario, against the
@@ -95,6 +106,26 @@ struct LoadShiftOptions {
 std::vector<LoadShift> load_shifts(const ArmRuns& no_cause, const ArmRuns& cause,
                                    const ArmRuns& fix, const LoadShiftOptions& options = {});
 
+// What the canary stage of a fix showed, against the other two arms over the same window (the
+// stage's second half, or from settle_s after the fix, whichever is shorter): what an SRE
+// watching the canary would have seen before going on.
+struct CanaryCheck {
+  int instances = 0;
+  double from_s = 0.0;
+  double to_s = 0.0;
+  // Every route's error share and p99 latency (ms): means of the per-second values over the
+  // window and the replications.
+  double err_no_cause = 0.0;
+  double err_cause = 0.0;
+  double err_fix = 0.0;
+  double p99_no_cause = 0.0;
+  double p99_cause = 0.0;
+  double p99_fix = 0.0;
+  // Saturation the canary already pushes over its limit (as FixVerdict::breaks).
+  std::vector<std::string> breaks;
+  std::string finding;  // one sentence: stop at the canary, go on, or no clear signal
+};
+
 struct FixValidation {
   double judge_from_s = 0.0;
   double duration_s = 0.0;
@@ -111,6 +142,8 @@ struct FixValidation {
   std::vector<std::optional<double>> recovery_s;
   // Per fix: load_shifts(no_cause, cause, fix).
   std::vector<std::vector<LoadShift>> load_shifts;
+  // Per fix: what its canary stage showed (nullopt: the fix has no canary).
+  std::vector<std::optional<CanaryCheck>> canary_checks;
 };
 
 // The recovery time above, from the arms' mean series.

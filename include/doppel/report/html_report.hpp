@@ -41,6 +41,8 @@ struct FixSection {
   std::vector<LineChart> charts;
   // Services whose request rate under the fix differs from the healthy twin's.
   std::vector<experiments::LoadShift> load_shifts;
+  // What the fix's canary stage showed (none: the fix is not staged).
+  std::optional<experiments::CanaryCheck> canary;
 };
 
 struct ReportInput {
