@@ -1,6 +1,7 @@
-// The few SimGrid-backed building blocks the engine is made of: a one-shot wake-up for an
-// actor, and a pool of reusable actors for short tasks. Private to src/twin (SimGrid stays
-// out of public headers); this and engine.cpp are the only files that include SimGrid.
+// The few SimGrid-backed building blocks the engine is made of: the deadlines of timed
+// waits, a one-shot wake-up for an actor, and a pool of reusable actors for short tasks.
+// Private to src/twin (SimGrid stays out of public headers); this, host_cpu.* and engine.cpp
+// are the only files that include SimGrid.
 #pragma once
 
 #include <algorithm>
