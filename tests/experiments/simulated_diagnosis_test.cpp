@@ -138,21 +138,21 @@ TEST(Pruning, AHostWideCauseCountsEveryServiceOnTheHost) {
   EXPECT_TRUE(worth_simulating(stress, evidence));
 }
 
-// One request a second; from errors_from_s on, every request fails but one in `every`.
-MetricSeries one_request_a_second(int seconds, int errors_from_s, int every) {
+// One request a second; from errors_from_s on, three requests in five fail (fail, pass, fail,
+// pass, fail, ...): never 4 failing rows in 5.
+MetricSeries one_request_a_second(int seconds, int errors_from_s) {
   MetricSeries observed;
   for (int t = 1; t <= seconds; ++t) {
     observed["front_rps"].push_back({double(t), 1.0});
-    const bool failed = t >= errors_from_s && (t - errors_from_s) % every != every - 1;
+    const bool failed = t >= errors_from_s && (t - errors_from_s) % 5 % 2 == 0;
     observed["front_err"].push_back({double(t), failed ? 1.0 : 0.0});
   }
   return observed;
 }
 
 TEST(CountOnset, ErrorsAtOneRequestASecondAreFoundOnTheirCounts) {
-  // Every other request fails from t = 21: never 4 failing rows in 5, so persistence misses
-  // it; the error count over the rows that follow does not.
-  const auto observed = one_request_a_second(40, 21, 2);
+  // Persistence misses it; the error count over the rows that follow does not.
+  const auto observed = one_request_a_second(40, 21);
   OnsetOptions persistence_only;
   persistence_only.count_g_threshold = 1e9;
   persistence_only.rank_z_threshold = 1e9;
@@ -165,16 +165,34 @@ TEST(CountOnset, ErrorsAtOneRequestASecondAreFoundOnTheirCounts) {
 
 TEST(CountOnset, ALoneFailureIsNoOnset) {
   // One failed request in 40 (t = 25): not evidence of a change.
-  auto observed = one_request_a_second(40, 1000, 3);
+  auto observed = one_request_a_second(40, 1000);
   observed["front_err"][24].value = 1.0;
   observed["front_err"][31].value = 1.0;
   EXPECT_FALSE(count_onset(observed).has_value());
 }
 
 TEST(CountOnset, BusyComponentsAreLeftToThePersistenceRule) {
-  auto observed = one_request_a_second(40, 21, 3);
+  auto observed = one_request_a_second(40, 21);
   for (auto& point : observed["front_rps"]) point.value = 500.0;
   EXPECT_FALSE(count_onset(observed).has_value());
+}
+
+TEST(CountOnset, CallsArrivingInBurstsAreNotAChangeOfRate) {
+  // Ten calls per request at about one request a second: 0, 10 or 20 calls a row. A lull
+  // (no request for a few seconds) is what bursts do, not an onset.
+  MetricSeries observed;
+  const int per_row[] = {10, 0,  20, 10, 10, 0,  10, 20, 0,  10, 10, 10, 20, 0,
+                         10, 10, 0,  20, 10, 10, 0,  0,  10, 0,  0,  10, 0,  0,
+                         10, 0,  20, 10, 0,  10, 0,  10, 0,  10, 20, 0};
+  for (int t = 1; t <= 40; ++t)
+    observed["route_rps"].push_back({double(t), double(per_row[t - 1])});
+  EXPECT_FALSE(count_onset(observed).has_value());
+  // The same totals, 190 calls in 20 rows then 110, arriving steadily: a change of rate.
+  MetricSeries steady;
+  for (int t = 1; t <= 40; ++t) {
+    steady["route_rps"].push_back({double(t), t <= 20 ? 9.0 + t % 2 : 5.0 + t % 2});
+  }
+  EXPECT_TRUE(count_onset(steady).has_value());
 }
 
 TEST(CountOnset, RequestsThatStopAndLatencyThatShiftsAreFound) {
