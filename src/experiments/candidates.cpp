@@ -103,6 +103,26 @@ std::optional<std::string> only_host(const model::Topology& topology,
   return *hosts.begin();
 }
 
+// Every host the service's instances may run on: the named ones, or all of an unpinned
+// placement's zone. Stress there shows in those hosts' own CPU metrics (<host>_host_cpu).
+std::vector<std::string> host_witnesses(const model::Topology& topology,
+                                        const model::Service& service) {
+  std::set<std::string> hosts;
+  const std::size_t used = std::min<std::size_t>(
+      service.placement.size(), static_cast<std::size_t>(std::max(1, service.replicas)));
+  for (std::size_t i = 0; i < used; ++i) {
+    const auto& placement = service.placement[i];
+    if (placement.host) {
+      hosts.insert(*placement.host);
+    } else if (const auto* zone = topology.find_zone(placement.zone)) {
+      for (const auto& host : zone->hosts) hosts.insert(host.name);
+    }
+  }
+  std::vector<std::string> prefixes;
+  for (const auto& host : hosts) prefixes.push_back(host + "_host_");
+  return prefixes;
+}
+
 bool on_several_hosts(const model::Topology& topology, const model::Service& service) {
   return service.replicas > 1 && !only_host(topology, service);
 }
@@ -190,8 +210,9 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
     candidates.push_back(make("dns_failure", name, "", fmt::format("{} stops resolving", name),
                               Json{{"target", target}}));
     const auto witnesses = witnesses_in(topology, graph, name);
+    const auto hosts = host_witnesses(topology, service);
     for (std::size_t c = first_of_service; c < candidates.size(); ++c) {
-      if (candidates[c].kind != "cpu_stress") candidates[c].witnesses = witnesses;
+      candidates[c].witnesses = candidates[c].kind == "cpu_stress" ? hosts : witnesses;
     }
   }
   for (const auto& datastore : topology.datastores) {

@@ -29,7 +29,8 @@ struct Candidate {
   // Metric-name prefixes outside the components where its symptoms show first: a callee that
   // is slow, lossy, down or unresolvable shows at its callers ("frontend_lat_",
   // "frontend_err", "frontend_to_cart_") and, for an entry service, at the gateway routes to
-  // it ("route_checkout_err"). Pruning keeps the candidate when one of them departs.
+  // it ("route_checkout_err"); CPU stress shows in its hosts' own metrics ("a2_host_").
+  // Pruning keeps the candidate when one of them departs.
   std::vector<std::string> witnesses;
   bool null_hypothesis = false;
   // scenario/v1 injection objects; their start_s / end_s are relative to the symptom onset
