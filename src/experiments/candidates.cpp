@@ -81,10 +81,10 @@ std::vector<std::string> witnesses_in(const model::Topology& topology,
   return prefixes;
 }
 
-// The one host every instance of the service runs on, when the topology says so: each used
-// placement names it, or its zone has that single host. Otherwise the twin spreads instances
-// over a zone's hosts by its own rule, which is not ours to re-derive.
-std::optional<std::string> only_host(const model::Topology& topology,
+// Every host the service's instances may run on: the named ones, or all of an unpinned
+// placement's zone (the twin spreads instances over a zone's hosts by its own rule, which is
+// not ours to re-derive). Empty when a placement's zone is unknown or has no host.
+std::set<std::string> possible_hosts(const model::Topology& topology,
                                      const model::Service& service) {
   std::set<std::string> hosts;
   const std::size_t used = std::min<std::size_t>(
@@ -96,30 +96,26 @@ std::optional<std::string> only_host(const model::Topology& topology,
       continue;
     }
     const auto* zone = topology.find_zone(placement.zone);
-    if (zone == nullptr || zone->hosts.size() != 1) return std::nullopt;
-    hosts.insert(zone->hosts.front().name);
+    if (zone == nullptr || zone->hosts.empty()) return {};
+    for (const auto& host : zone->hosts) hosts.insert(host.name);
   }
+  return hosts;
+}
+
+// The one host every instance of the service runs on, when the topology says so: each used
+// placement names it, or its zone has that single host.
+std::optional<std::string> only_host(const model::Topology& topology,
+                                     const model::Service& service) {
+  const auto hosts = possible_hosts(topology, service);
   if (hosts.size() != 1) return std::nullopt;
   return *hosts.begin();
 }
 
-// Every host the service's instances may run on: the named ones, or all of an unpinned
-// placement's zone. Stress there shows in those hosts' own CPU metrics (<host>_host_cpu).
+// Stress on a host shows in its own CPU metrics (<host>_host_cpu...).
 std::vector<std::string> host_witnesses(const model::Topology& topology,
                                         const model::Service& service) {
-  std::set<std::string> hosts;
-  const std::size_t used = std::min<std::size_t>(
-      service.placement.size(), static_cast<std::size_t>(std::max(1, service.replicas)));
-  for (std::size_t i = 0; i < used; ++i) {
-    const auto& placement = service.placement[i];
-    if (placement.host) {
-      hosts.insert(*placement.host);
-    } else if (const auto* zone = topology.find_zone(placement.zone)) {
-      for (const auto& host : zone->hosts) hosts.insert(host.name);
-    }
-  }
   std::vector<std::string> prefixes;
-  for (const auto& host : hosts) prefixes.push_back(host + "_host_");
+  for (const auto& host : possible_hosts(topology, service)) prefixes.push_back(host + "_host_");
   return prefixes;
 }
 
