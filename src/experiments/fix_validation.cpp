@@ -106,6 +106,35 @@ void add_targets(const Json& changes, const model::Topology& topology, FixAction
   }
 }
 
+// The points of one metrics column in [from_s, to_s): their count, sum and largest value.
+struct WindowPoints {
+  int count = 0;
+  double sum = 0.0;
+  double peak = 0.0;  // 0 when there is none, as a peak of counts
+};
+
+WindowPoints window_points(const MetricSeries& series, const std::string& column, double from_s,
+                           double to_s) {
+  WindowPoints window;
+  const auto found = series.find(column);
+  if (found == series.end()) return window;
+  for (const auto& point : found->second) {
+    if (point.t_s < from_s || point.t_s >= to_s) continue;
+    ++window.count;
+    window.sum += point.value;
+    window.peak = std::max(window.peak, point.value);
+  }
+  return window;
+}
+
+// The components a fix changes, for judge_fix.
+FixVerdictOptions judging_options(const Fix& fix) {
+  FixVerdictOptions options;
+  for (const auto& target : fix.action.targets)
+    options.touched_components.push_back(target.component);
+  return options;
+}
+
 // Saturation figures over [from_s, to_s) of each replication's metrics: a datastore's refused
 // connections (peak: one refusal is a failed request), each service's busy workers and each
 // host's busy CPU (means: one busy second is a burst, not saturation).
@@ -113,19 +142,9 @@ void append_saturation(ArmResults& results, const std::vector<MetricSeries>& ser
                        const model::Topology& topology, double from_s, double to_s,
                        double busy_limit) {
   const auto over_window = [&](const MetricSeries& s, const std::string& column, bool peak) {
-    const auto found = s.find(column);
-    double value = peak ? 0.0 : std::numeric_limits<double>::quiet_NaN();
-    if (found == s.end()) return value;
-    double sum = 0.0;
-    int points = 0;
-    for (const auto& point : found->second) {
-      if (point.t_s < from_s || point.t_s >= to_s) continue;
-      sum += point.value;
-      ++points;
-      if (peak) value = std::max(value, point.value);
-    }
-    if (!peak && points > 0) value = sum / points;
-    return value;
+    const WindowPoints window = window_points(s, column, from_s, to_s);
+    if (peak) return window.peak;
+    return window.count == 0 ? std::numeric_limits<double>::quiet_NaN() : window.sum / window.count;
   };
   const auto figure = [&](std::string name, std::string unit, double limit,
                           const std::string& column, bool peak, std::string component) {
@@ -367,18 +386,13 @@ CanaryCheck check_canary(const Fix& fix, const std::vector<MetricSeries>& no_cau
   check.from_s = fix.at_s + std::min(options.settle_s, fix.canary->for_s / 2.0);
   check.to_s = fix.full_rollout_s();
   const auto mean_over = [&](const std::vector<MetricSeries>& arm, const std::string& column) {
-    double sum = 0.0;
-    int points = 0;
+    WindowPoints all;
     for (const auto& s : arm) {
-      const auto found = s.find(column);
-      if (found == s.end()) continue;
-      for (const auto& point : found->second) {
-        if (point.t_s < check.from_s || point.t_s >= check.to_s) continue;
-        sum += point.value;
-        ++points;
-      }
+      const WindowPoints window = window_points(s, column, check.from_s, check.to_s);
+      all.count += window.count;
+      all.sum += window.sum;
     }
-    return points == 0 ? 0.0 : sum / points;
+    return all.count == 0 ? 0.0 : all.sum / all.count;
   };
   check.err_no_cause = mean_over(no_cause, "all_routes_err");
   check.err_cause = mean_over(cause, "all_routes_err");
@@ -394,10 +408,9 @@ CanaryCheck check_canary(const Fix& fix, const std::vector<MetricSeries>& no_cau
                     options.busy_limit);
   append_saturation(cause_figures, cause, topology, check.from_s, check.to_s, options.busy_limit);
   append_saturation(fix_figures, with_fix, topology, check.from_s, check.to_s, options.busy_limit);
-  FixVerdictOptions judging;
-  for (const auto& target : fix.action.targets)
-    judging.touched_components.push_back(target.component);
-  check.breaks = judge_fix(fix.name, &no_cause_figures, cause_figures, fix_figures, judging).breaks;
+  check.breaks =
+      judge_fix(fix.name, &no_cause_figures, cause_figures, fix_figures, judging_options(fix))
+          .breaks;
 
   // Better or worse by a clear margin: a point of errors, or a fifth of the p99 the cause
   // added.
@@ -509,13 +522,9 @@ FixValidation validate_fixes(const Json& cause, const std::vector<Fix>& fixes,
     arm->mean_series = mean_of(series, curve_metrics);
   }
   for (std::size_t f = 0; f < fixes.size(); ++f) {
-    FixVerdictOptions judging;
-    for (const auto& target : fixes[f].action.targets) {
-      judging.touched_components.push_back(target.component);
-    }
     validation.verdicts.push_back(judge_fix(fixes[f].name, &validation.no_cause.figures,
                                             validation.cause.figures, validation.fixes[f].figures,
-                                            judging));
+                                            judging_options(fixes[f])));
     validation.recommendations.push_back(
         recommend(validation.verdicts.back(), fixes[f].action, options.policy));
     validation.recovery_s.push_back(
