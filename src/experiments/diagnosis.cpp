@@ -59,22 +59,40 @@ BinGrid make_grid(const DiagnosisOptions& options, const MetricSeries& observed)
   return grid;
 }
 
-// Mean of the points in each bin; NaN where a bin has none.
-std::vector<double> bin_series(const TimeSeries* series, const BinGrid& grid) {
+// The weight of each point of `series`: the request count of its row when `requests` is
+// given (matched by time; a point without a request row weighs 1), else 1.
+std::vector<double> point_weights(const TimeSeries& series, const TimeSeries* requests) {
+  std::vector<double> weights(series.size(), 1.0);
+  if (requests == nullptr) return weights;
+  std::size_t r = 0;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    while (r < requests->size() && (*requests)[r].t_s < series[i].t_s) ++r;
+    if (r < requests->size() && (*requests)[r].t_s == series[i].t_s) {
+      weights[i] = std::max(0.0, (*requests)[r].value);
+    }
+  }
+  return weights;
+}
+
+// Weighted mean of the points in each bin; NaN where a bin has no weight.
+std::vector<double> bin_series(const TimeSeries* series, const BinGrid& grid,
+                               const TimeSeries* requests = nullptr) {
   std::vector<double> sums(grid.count, 0.0);
-  std::vector<int> counts(grid.count, 0);
+  std::vector<double> weights(grid.count, 0.0);
   if (series != nullptr) {
-    for (const auto& point : *series) {
-      if (!std::isfinite(point.value)) continue;
+    const auto point_weight = point_weights(*series, requests);
+    for (std::size_t i = 0; i < series->size(); ++i) {
+      const auto& point = (*series)[i];
+      if (!std::isfinite(point.value) || !(point_weight[i] > 0.0)) continue;
       if (const auto bin = grid.bin_of(point.t_s)) {
-        sums[*bin] += point.value;
-        ++counts[*bin];
+        sums[*bin] += point.value * point_weight[i];
+        weights[*bin] += point_weight[i];
       }
     }
   }
   std::vector<double> means(grid.count, kNaN);
   for (std::size_t b = 0; b < grid.count; ++b) {
-    if (counts[b] > 0) means[b] = sums[b] / counts[b];
+    if (weights[b] > 0.0) means[b] = sums[b] / weights[b];
   }
   return means;
 }
@@ -98,6 +116,20 @@ std::pair<double, double> robust_centre_and_spread(const std::vector<double>& va
 const TimeSeries* find_series(const MetricSeries& series, const std::string& name) {
   const auto found = series.find(name);
   return found == series.end() || found->second.empty() ? nullptr : &found->second;
+}
+
+// An error share (`<component>_err`) is errors over requests: a row without requests has no
+// share, whatever its cell says (writers put 0 there), and rows weigh by their requests when
+// binned. Its request series, `<component>_rps`, when the data has one.
+const TimeSeries* requests_behind(const MetricSeries& series, const std::string& name) {
+  if (!name.ends_with("_err")) return nullptr;
+  return find_series(series, name.substr(0, name.size() - 4) + "_rps");
+}
+
+// The bins of metric `name` of `series`, error shares weighed by their requests.
+std::vector<double> bin_metric(const MetricSeries& series, const std::string& name,
+                               const BinGrid& grid) {
+  return bin_series(find_series(series, name), grid, requests_behind(series, name));
 }
 
 double quantile_of_sorted(const std::vector<double>& sorted, double q) {
@@ -305,7 +337,7 @@ Diagnosis diagnose(const MetricSeries& observed, const std::vector<CandidateRuns
   std::vector<std::string> names;
   for (const auto& [name, series] : observed) {
     if (!selected(options, name)) continue;
-    const auto bins = bin_series(&series, grid);
+    const auto bins = bin_metric(observed, name, grid);
     const bool seen_in_window =
         std::any_of(bins.begin(), bins.end(), [](double v) { return std::isfinite(v); });
     if (seen_in_window && simulated_by_every_candidate(candidates, name)) {
@@ -320,8 +352,7 @@ Diagnosis diagnose(const MetricSeries& observed, const std::vector<CandidateRuns
   for (std::size_t c = 0; c < candidates.size(); ++c) {
     for (const auto& replication : candidates[c].replications) {
       auto& per_metric = runs[c].emplace_back();
-      for (const auto& name : names)
-        per_metric.push_back(bin_series(find_series(replication, name), grid));
+      for (const auto& name : names) per_metric.push_back(bin_metric(replication, name, grid));
     }
   }
 
@@ -330,12 +361,15 @@ Diagnosis diagnose(const MetricSeries& observed, const std::vector<CandidateRuns
     ComparedMetric metric;
     metric.name = names[m];
     const TimeSeries& series = observed.find(names[m])->second;
-    metric.observed = bin_series(&series, grid);
+    metric.observed = bin_metric(observed, names[m], grid);
     for (std::size_t b = 0; b < grid.count; ++b) metric.bin_times_s.push_back(grid.centre(b));
 
     std::vector<double> baseline;
-    for (const auto& point : series) {
-      if (point.t_s < options.window_start_s) baseline.push_back(point.value);
+    const auto weights = point_weights(series, requests_behind(observed, names[m]));
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      if (series[i].t_s < options.window_start_s && weights[i] > 0.0) {
+        baseline.push_back(series[i].value);
+      }
     }
     if (baseline.size() < 3) {
       // No observed baseline: the null hypothesis's simulated window is the reference, else
@@ -541,7 +575,7 @@ Diagnosis diagnose(const SymptomSpec& spec, const std::vector<CandidateRuns>& ca
     for (const Symptom* symptom : compared) {
       std::vector<std::vector<double>> per_run;
       for (const auto& run : candidates[c].replications) {
-        per_run.push_back(bin_series(find_series(run, symptom->metric_name()), grid));
+        per_run.push_back(bin_metric(run, symptom->metric_name(), grid));
       }
       std::vector<double> sd;
       score.simulated_mean.push_back(column_mean_and_sd(per_run, grid.count, sd));

@@ -256,4 +256,41 @@ TEST(Diagnosis, SymptomSpecRanksTheCandidateThatReproducesIt) {
 }
 
 }  // namespace
+TEST(Diagnose, AnErrorShareCountsOnlyRowsWithRequests) {
+  // A route with a request every other second fails all of them from t = 100 s. Writers put
+  // an error share of 0 in a row without requests; that 0 is no evidence of health, in the
+  // observed data or in a replication whose requests fell on other rows. "all fail" matches
+  // every row that had requests and must beat "half fail".
+  const auto route = [](double failing_share, int phase) {
+    MetricSeries series;
+    for (int t = 1; t <= 200; ++t) {
+      const bool requests = (t + phase) % 2 == 0;
+      series["route_rps"].push_back({double(t), requests ? 1.0 : 0.0});
+      series["route_err"].push_back({double(t), requests && t >= 100 ? failing_share : 0.0});
+    }
+    return series;
+  };
+  CandidateRuns all_fail{.name = "all fail",
+                         .description = "",
+                         .null_hypothesis = false,
+                         .replications = {route(1.0, 0), route(1.0, 1)}};
+  CandidateRuns half_fail{.name = "half fail",
+                          .description = "",
+                          .null_hypothesis = false,
+                          .replications = {route(0.5, 0), route(0.5, 0)}};
+  CandidateRuns nothing{.name = "no fault",
+                        .description = "",
+                        .null_hypothesis = true,
+                        .replications = {route(0.0, 0), route(0.0, 1)}};
+  DiagnosisOptions options = window_100_200();
+  options.bin_s = 1.0;  // bins of one row: every other one empty
+  const auto diagnosis = diagnose(route(1.0, 0), {nothing, half_fail, all_fail}, options);
+  EXPECT_EQ(diagnosis.ranking.front().name, "all fail");
+  // The observed share, binned, is 1 wherever there were requests and missing elsewhere.
+  const auto& err = *std::find_if(diagnosis.metrics.begin(), diagnosis.metrics.end(),
+                                  [](const auto& m) { return m.name == "route_err"; });
+  EXPECT_DOUBLE_EQ(err.observed[0], 1.0);    // t = 100: requests
+  EXPECT_TRUE(std::isnan(err.observed[1]));  // t = 101: none
+}
+
 }  // namespace doppel::experiments
