@@ -119,6 +119,20 @@ std::vector<std::string> host_witnesses(const model::Topology& topology,
   return prefixes;
 }
 
+// The hosts of the service's instances when every used placement names its host: where a
+// stress on one of them is known exactly. nullopt when a placement leaves the host to the twin.
+std::optional<std::set<std::string>> pinned_hosts(const model::Service& service) {
+  std::set<std::string> hosts;
+  const std::size_t used = std::min<std::size_t>(
+      service.placement.size(), static_cast<std::size_t>(std::max(1, service.replicas)));
+  if (used == 0) return std::nullopt;
+  for (std::size_t i = 0; i < used; ++i) {
+    if (!service.placement[i].host) return std::nullopt;
+    hosts.insert(*service.placement[i].host);
+  }
+  return hosts;
+}
+
 bool on_several_hosts(const model::Topology& topology, const model::Service& service) {
   return service.replicas > 1 && !only_host(topology, service);
 }
@@ -133,16 +147,35 @@ std::vector<std::string> witness_prefixes(const model::Topology& topology,
 std::vector<Candidate> auto_candidates(const model::Topology& topology,
                                        const AutoCandidateOptions& options) {
   const model::ServiceGraph graph(topology);
-  // Services sharing one host: stress on that host is one simulation, whichever is named.
+  // Services sharing a known host: stress on that host is one simulation, whichever service
+  // is named. A noisy neighbour takes one machine, so a replicated service pinned to several
+  // hosts gets one candidate per host rather than one per "one of its hosts": variants of
+  // services that draw the same host would be identical simulations splitting the probability.
   std::map<std::string, std::vector<std::string>> services_on_host;
   for (const auto& service : topology.services) {
     if (const auto host = only_host(topology, service)) {
       services_on_host[*host].push_back(service.name);
+    } else if (const auto hosts = pinned_hosts(service)) {
+      for (const auto& host : *hosts) services_on_host[host].push_back(service.name);
     }
   }
-  std::set<std::string> stressed_hosts;
-
   std::vector<Candidate> candidates = {no_fault()};
+  std::set<std::string> stressed_hosts;
+  const auto stress_host = [&](const std::string& host) {
+    if (!stressed_hosts.insert(host).second) return;
+    const auto& sharing = services_on_host[host];
+    for (const double share : options.cpu_stress_share) {
+      Candidate stress =
+          make("cpu_stress", host, fmt::format("{:g}%", share * 100.0),
+               fmt::format("{:g}% of {}'s cores taken (it runs {})", share * 100.0, host,
+                           fmt::join(sharing, ", ")),
+               Json{{"target", {{"host", host}}}, {"parameters", {{"share", share}}}});
+      stress.components = sharing;
+      stress.witnesses = {host + "_host_"};
+      candidates.push_back(std::move(stress));
+    }
+  };
+
   for (const auto& service : topology.services) {
     const std::string& name = service.name;
     const Json target{{"service", name}};
@@ -154,18 +187,7 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
     }
     const auto host = only_host(topology, service);
     if (host && services_on_host[*host].size() > 1) {
-      if (stressed_hosts.insert(*host).second) {
-        const auto& sharing = services_on_host[*host];
-        for (const double share : options.cpu_stress_share) {
-          Candidate stress =
-              make("cpu_stress", *host, fmt::format("{:g}%", share * 100.0),
-                   fmt::format("{:g}% of {}'s cores taken (it runs {})", share * 100.0, *host,
-                               fmt::join(sharing, ", ")),
-                   Json{{"target", {{"host", *host}}}, {"parameters", {{"share", share}}}});
-          stress.components = sharing;
-          candidates.push_back(std::move(stress));
-        }
-      }
+      stress_host(*host);
     } else {
       for (const double share : options.cpu_stress_share) {
         candidates.push_back(
@@ -173,8 +195,11 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
                  fmt::format("{:g}% of the cores of {}'s hosts taken", share * 100.0, name),
                  Json{{"target", target}, {"parameters", {{"share", share}}}}));
       }
-      // A noisy neighbour takes one machine, not every host of a replicated service.
-      if (on_several_hosts(topology, service)) {
+      const auto pinned = pinned_hosts(service);
+      if (on_several_hosts(topology, service) && pinned) {
+        for (const auto& one : *pinned) stress_host(one);
+      } else if (on_several_hosts(topology, service)) {
+        // Hosts the twin picks: which one is not known here, so "one of them".
         for (const double share : options.cpu_stress_share) {
           candidates.push_back(make(
               "cpu_stress", name, fmt::format("one host {:g}%", share * 100.0),
@@ -208,7 +233,18 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
     const auto witnesses = witnesses_in(topology, graph, name);
     const auto hosts = host_witnesses(topology, service);
     for (std::size_t c = first_of_service; c < candidates.size(); ++c) {
-      candidates[c].witnesses = candidates[c].kind == "cpu_stress" ? hosts : witnesses;
+      auto& candidate = candidates[c];
+      if (candidate.kind == "cpu_stress") {
+        // Host candidates made here carry their own host's witnesses.
+        if (candidate.witnesses.empty()) candidate.witnesses = hosts;
+        continue;
+      }
+      candidate.witnesses = witnesses;
+      // A crashed instance stops using its host's CPU: the host's metrics show it even where
+      // the service's callers, retrying on the other replicas, hardly do.
+      if (candidate.kind == "instance_crash") {
+        candidate.witnesses.insert(candidate.witnesses.end(), hosts.begin(), hosts.end());
+      }
     }
   }
   for (const auto& datastore : topology.datastores) {

@@ -170,6 +170,48 @@ TEST(AutoCandidates, AReplicatedServiceIsAlsoStressedOnOneOfItsHosts) {
   }
 }
 
+TEST(AutoCandidates, AReplicatedServicePinnedToHostsIsStressedHostByHost) {
+  // Online Boutique pins each replica to a named host, five or six services a host. A noisy
+  // neighbour on a2 slows every one of them: one cause per host, not one "one of my hosts"
+  // variant per service (four such variants once drew a2 alike and split the probability).
+  const auto candidates = auto_candidates(bundled("online-boutique"));
+  for (const auto& candidate : candidates) {
+    if (candidate.kind == "cpu_stress") {
+      EXPECT_FALSE(candidate.injections[0]["target"].contains("mode")) << candidate.name;
+    }
+  }
+  const Candidate* a2 = find_cause(candidates, "cpu_stress@a2");
+  ASSERT_NE(a2, nullptr);
+  EXPECT_EQ(a2->injections[0]["target"], (nlohmann::json{{"host", "a2"}}));
+  EXPECT_EQ(a2->witnesses, (std::vector<std::string>{"a2_host_"}));
+  const auto& on_a2 = a2->components;
+  for (const char* service : {"cartservice", "shippingservice", "paymentservice"}) {
+    EXPECT_NE(std::find(on_a2.begin(), on_a2.end(), service), on_a2.end()) << service;
+  }
+  // Each host appears once per share, whichever service brought it up first.
+  int a2_candidates = 0;
+  for (const auto& candidate : candidates) a2_candidates += candidate.cause == "cpu_stress@a2";
+  EXPECT_EQ(a2_candidates, static_cast<int>(AutoCandidateOptions{}.cpu_stress_share.size()));
+  // Stress on all of a replicated service's hosts stays a cause of its own.
+  EXPECT_NE(find_cause(candidates, "cpu_stress@cartservice"), nullptr);
+}
+
+TEST(AutoCandidates, AnInstanceCrashShowsOnItsHosts) {
+  // A crashed replica of four hardly moves its callers (they retry on the others), but its
+  // host's CPU falls: the hosts are witnesses, so pruning keeps the crash.
+  const auto candidates = auto_candidates(bundled("stale-reads"));
+  const Candidate* crash = find_cause(candidates, "instance_crash@profile");
+  ASSERT_NE(crash, nullptr);
+  const auto& seen = crash->witnesses;
+  for (const char* host : {"a1_host_", "a2_host_", "b1_host_", "b2_host_"}) {
+    EXPECT_NE(std::find(seen.begin(), seen.end(), host), seen.end()) << host;
+  }
+  const Candidate* dns = find_cause(candidates, "dns_failure@profile");
+  ASSERT_NE(dns, nullptr);
+  EXPECT_EQ(std::find(dns->witnesses.begin(), dns->witnesses.end(), "a1_host_"),
+            dns->witnesses.end());
+}
+
 TEST(AutoCandidates, AServicesFaultsKnowWhereTheyShowFirst) {
   const auto topology = bundled("hotrod");
   const auto candidates = auto_candidates(topology);
