@@ -70,6 +70,18 @@ int status_of(Outcome outcome) {
   }
   return 500;
 }
+// What a caller makes of a reply over the latency network: a refusal stays one, any other
+// failure of the callee is an error.
+Outcome latency_reply_outcome(Outcome reply) {
+  switch (reply) {
+    case Outcome::ok:
+    case Outcome::rejected:
+    case Outcome::unavailable:
+      return reply;
+    default:
+      return Outcome::error;
+  }
+}
 // Every actor takes two memory mappings; Linux's default vm.max_map_count (65530) stops a
 // process near 32k actors (SIMGRID.md). Workers come first, runners get the rest.
 constexpr std::size_t kMaxActors = 30000;
@@ -282,6 +294,62 @@ struct TraceContext {
   std::uint64_t parent_span_id = 0;
 };
 
+class Engine;
+struct PlanRun;
+
+// One call with its retries, carried out by kernel callbacks instead of a blocked actor
+// (TwinOptions::Requests::callbacks): attempt_call and call() as a state machine. Each wait
+// (the gateway's delay, a pooled connection, the reply, a transfer lost until the deadline,
+// a backoff) is its waiter's, and the wait's decision resumes the call where it stopped.
+struct CallRun final : Resumable {
+  CallRun(Engine& engine, Deadlines& deadlines) : engine(&engine), waiter(deadlines) {}
+  void resume(bool signaled) override;
+
+  enum class Stage { gateway_delay, acquiring, exchanging, lost, backoff };
+  Engine* engine;
+  Waiter waiter;
+  Stage stage = Stage::exchanging;
+  PlanRun* plan = nullptr;  // told when the call is done
+  CallerState* caller = nullptr;
+  EdgeState* edge = nullptr;
+  const CompiledCall* call = nullptr;
+  TraceContext trace;
+  int attempt = 0;
+  SpanRecord span;  // the attempt's client span
+  std::int64_t key = 0;
+  double deadline = 0.0;
+  const model::EdgePolicy* policy = nullptr;  // the edge's policy when the attempt began
+  bool holds_connection = false;              // from the edge's pool
+  std::uint64_t pool_token = 0;               // its wait in the pool's queue
+  Outcome lost_outcome = Outcome::timeout;    // what a `lost` wait ends in
+};
+
+// What a callback-driven request does with its calls: an operation's steps (sequential calls,
+// parallel groups and their join), or an entry request's one call through the gateway.
+struct PlanRun {
+  enum class Kind { entry, operation };
+  Kind kind = Kind::operation;
+  TraceContext trace;  // the calls' parent span
+  CallerState* caller = nullptr;
+  // Operations: the request, its server and the worker slot it holds.
+  Server* server = nullptr;
+  Request* request = nullptr;
+  const CompiledOperation* op = nullptr;
+  std::size_t step = 0;
+  std::vector<const CompiledCall*> jobs;  // the current step's calls
+  std::size_t next_job = 0;               // sequential steps: the call under way
+  std::size_t pending = 0;                // parallel steps: calls not yet done
+  bool in_parallel = false;               // the current step's calls run at once
+  bool failed = false;
+  bool starting = false;  // in serve_by_callbacks: a finish then is reported by its return
+  bool finished = false;
+  // Entries.
+  ClientState* client = nullptr;
+  int mix_kind = 0;
+  EntryTarget target;
+  SpanRecord root;
+};
+
 class Engine {
  public:
   Engine(const model::Topology& topology, const TwinOptions& options,
@@ -365,6 +433,36 @@ class Engine {
   void finish_request(Server& server, Request& request, Outcome outcome, std::uint64_t version);
   void reply(const Request& request, Outcome outcome, std::uint64_t version);
   void arrive(Server& server, Request* request);
+  bool serve_without_actor(Request& request);
+  void worker_free(Server& server, ActorContext& worker, std::uint64_t token);
+  bool fails_at_start(Server& server, Request& request);
+
+  // What both ways of carrying out a call share.
+  SpanRecord client_span(const CallerState& caller, const CompiledCall& call,
+                         const TraceContext& trace, int attempt);
+  Outcome finish_client_span(SpanRecord& span, const CallerState& caller, Outcome outcome);
+  std::int64_t draw_key(EdgeState& edge, const Target& target);
+  void settle_attempt(EdgeState& edge, const CompiledCall& call, std::int64_t key, Outcome outcome,
+                      std::uint64_t reply_version);
+  bool retry_backoff(EdgeState& edge, int attempt, Outcome outcome, double& backoff_s);
+  void note_pool_timeout(EdgeState& edge);
+
+  // Requests carried out by kernel callbacks (TwinOptions::Requests::callbacks).
+  friend struct CallRun;
+  void start_entry(ClientState& client, int kind);
+  bool serve_by_callbacks(Server& server, Request& request);
+  void advance_plan(PlanRun& plan);
+  void plan_call_done(PlanRun& plan, Outcome outcome);
+  void finish_plan(PlanRun& plan, Outcome outcome);
+  void start_call(PlanRun& plan, CallerState& caller, const CompiledCall& call, double delay_s);
+  void begin_call(CallRun& run);
+  void start_attempt(CallRun& run);
+  void exchange_by_callbacks(CallRun& run);
+  void lose_attempt(CallRun& run, double delay_s, Outcome outcome);
+  void end_attempt(CallRun& run, Outcome outcome, std::uint64_t reply_version);
+  void resume_call(CallRun& run, bool signaled);
+  PlanRun& new_plan();
+  void free_plan(PlanRun& plan);
   template <typename F>
   void schedule(double at_s, F&& callback);
   void schedule_arrival(ClientState& client, double at_s, double duration);
@@ -416,6 +514,12 @@ class Engine {
   std::unique_ptr<RunnerPool> runners_;
   std::vector<std::unique_ptr<Request>> request_storage_;
   std::vector<Request*> free_requests_;
+  // Callback-driven requests: reused, as requests are.
+  bool callbacks_ = false;
+  std::vector<std::unique_ptr<CallRun>> call_runs_;
+  std::vector<CallRun*> free_call_runs_;
+  std::vector<std::unique_ptr<PlanRun>> plan_runs_;
+  std::vector<PlanRun*> free_plan_runs_;
   std::vector<std::unique_ptr<model::EdgePolicy>> replaced_policies_;
   // Route tables installed at run time: entry targets point into them.
   std::vector<std::unique_ptr<model::Gateway>> replaced_gateways_;
@@ -812,6 +916,13 @@ void Engine::schedule_arrival(ClientState& client, double at_s, double duration)
     if (generation != client.arrival_generation) return;  // the rate changed: redrawn
     if (stopped_) return;
     const int kind = client.mix.pick(client.rng);
+    if (callbacks_) {
+      // The next arrival is drawn first, as when a runner takes the entry later.
+      schedule_arrival(client, client.arrivals.next_after(at_s, client.rng, client.rate_factor),
+                       duration);
+      start_entry(client, kind);
+      return;
+    }
     runners_->submit([this, &client, kind](ActorContext& self) { run_entry(self, client, kind); });
     schedule_arrival(client, client.arrivals.next_after(at_s, client.rng, client.rate_factor),
                      duration);
@@ -924,14 +1035,23 @@ Outcome Engine::call(ActorContext& self, CallerState& caller, const CompiledCall
   EdgeState& edge = *caller.edges[call.target];
   edge.budget.record_call(now());
   Outcome outcome = attempt_call(self, caller, edge, call, trace, 0);
-  for (int attempt = 1; outcome != Outcome::ok; ++attempt) {
-    const auto& retry = edge.policy->retry;
-    if (attempt > retry.max_retries || !is_retryable(outcome)) break;
-    if (!edge.budget.try_spend_retry(now())) break;
-    self.waiter.sleep(backoff_ms(retry, attempt, edge.rng) / 1000.0);
+  double backoff_s = 0.0;
+  for (int attempt = 1; outcome != Outcome::ok && retry_backoff(edge, attempt, outcome, backoff_s);
+       ++attempt) {
+    self.waiter.sleep(backoff_s);
     outcome = attempt_call(self, caller, edge, call, trace, attempt);
   }
   return outcome;
+}
+
+// Whether a call that ended in `outcome` makes attempt number `attempt` (1: the first retry),
+// and after which backoff.
+bool Engine::retry_backoff(EdgeState& edge, int attempt, Outcome outcome, double& backoff_s) {
+  const auto& retry = edge.policy->retry;
+  if (attempt > retry.max_retries || !is_retryable(outcome)) return false;
+  if (!edge.budget.try_spend_retry(now())) return false;
+  backoff_s = backoff_ms(retry, attempt, edge.rng) / 1000.0;
+  return true;
 }
 
 void Engine::note_breaker(EdgeState& edge) {
@@ -959,6 +1079,12 @@ bool Engine::acquire_connection(ActorContext& self, EdgeState& edge) {
   std::erase_if(pool.waiters, [&](const PoolState::Waiting& w) {
     return w.token == token && w.waiter == &self.waiter;
   });
+  note_pool_timeout(edge);
+  return false;
+}
+
+void Engine::note_pool_timeout(EdgeState& edge) {
+  const auto& policy = edge.policy->pool;
   auto& group = *edge.group;
   ++group.acquire_timeouts_total;
   ++group.timeouts_in_episode;
@@ -971,7 +1097,6 @@ bool Engine::acquire_connection(ActorContext& self, EdgeState& edge) {
          group.component,
          {{"instance", std::to_string(edge.instance)}, {"size", std::to_string(policy.size)}}});
   }
-  return false;
 }
 
 void Engine::release_connection(EdgeState& edge) {
@@ -1199,52 +1324,22 @@ Outcome Engine::latency_exchange(ActorContext& self, CallerState& caller, Server
   schedule(now() + there, [this, &server, request] { arrive(server, request); });
   if (!self.waiter.wait(deadline - now())) return Outcome::timeout;
   reply_version = self.waiter.reply_version;
-  switch (self.waiter.reply_outcome) {
-    case Outcome::ok:
-      return Outcome::ok;
-    case Outcome::rejected:
-    case Outcome::unavailable:
-      return self.waiter.reply_outcome;
-    default:
-      return Outcome::error;
-  }
+  return latency_reply_outcome(self.waiter.reply_outcome);
 }
 
 Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState& edge,
                              const CompiledCall& call, const TraceContext& trace, int attempt) {
   Target& target = targets_[call.target];
-  SpanRecord span;
-  span.trace_id = trace.trace;
-  span.span_id = next_span_id();
-  span.parent_span_id = trace.parent_span_id;
-  span.kind = SpanKind::client;
-  span.service = caller.name;
-  span.operation = call.op_name;
-  span.peer = target.name;
-  span.instance = caller.instance;
-  span.host = caller.host->name;
-  span.start_s = now();
-  span.attempt = attempt;
-  auto finish = [&](Outcome outcome) {
-    span.end_s = now();
-    span.outcome = outcome;
-    emit_span(span, *caller.host);
-    return outcome;
-  };
-
+  SpanRecord span = client_span(caller, call, trace, attempt);
   const bool allowed = edge.breaker.allow(span.start_s);
   note_breaker(edge);
-  if (!allowed) return finish(Outcome::circuit_open);
+  if (!allowed) return finish_client_span(span, caller, Outcome::circuit_open);
 
   const auto& policy = *edge.policy;
   const bool pooled = policy.pool.size > 0;
   Outcome outcome = Outcome::ok;
   std::uint64_t reply_version = 0;
-  std::int64_t key = 0;
-  if (target.is_datastore) {
-    key = static_cast<std::int64_t>(edge.rng.below(static_cast<std::uint64_t>(
-        std::max<std::int64_t>(1, datastores_[target.index - services_.size()]->spec->key_space))));
-  }
+  const std::int64_t key = draw_key(edge, target);
   if (pooled && !acquire_connection(self, edge)) {
     outcome = Outcome::pool_timeout;
   } else {
@@ -1262,6 +1357,46 @@ Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState&
     }
     if (pooled) release_connection(edge);
   }
+  settle_attempt(edge, call, key, outcome, reply_version);
+  return finish_client_span(span, caller, outcome);
+}
+
+SpanRecord Engine::client_span(const CallerState& caller, const CompiledCall& call,
+                               const TraceContext& trace, int attempt) {
+  SpanRecord span;
+  span.trace_id = trace.trace;
+  span.span_id = next_span_id();
+  span.parent_span_id = trace.parent_span_id;
+  span.kind = SpanKind::client;
+  span.service = caller.name;
+  span.operation = call.op_name;
+  span.peer = targets_[call.target].name;
+  span.instance = caller.instance;
+  span.host = caller.host->name;
+  span.start_s = now();
+  span.attempt = attempt;
+  return span;
+}
+
+Outcome Engine::finish_client_span(SpanRecord& span, const CallerState& caller, Outcome outcome) {
+  span.end_s = now();
+  span.outcome = outcome;
+  emit_span(span, *caller.host);
+  return outcome;
+}
+
+// A datastore call's key, uniform over the store's key space.
+std::int64_t Engine::draw_key(EdgeState& edge, const Target& target) {
+  if (!target.is_datastore) return 0;
+  return static_cast<std::int64_t>(edge.rng.below(static_cast<std::uint64_t>(
+      std::max<std::int64_t>(1, datastores_[target.index - services_.size()]->spec->key_space))));
+}
+
+// An attempt that got past the breaker is over: what a write taught the caller
+// (read_your_writes), and the breaker's count.
+void Engine::settle_attempt(EdgeState& edge, const CompiledCall& call, std::int64_t key,
+                            Outcome outcome, std::uint64_t reply_version) {
+  const Target& target = targets_[call.target];
   if (outcome == Outcome::ok && target.is_datastore &&
       datastores_[target.index - services_.size()]->spec->queries[call.op].type ==
           model::QueryType::write) {
@@ -1270,7 +1405,6 @@ Outcome Engine::attempt_call(ActorContext& self, CallerState& caller, EdgeState&
   }
   edge.breaker.record(now(), outcome == Outcome::ok);
   note_breaker(edge);
-  return finish(outcome);
 }
 
 void Engine::reply(const Request& request, Outcome outcome, std::uint64_t version) {
@@ -1386,27 +1520,41 @@ bool Engine::finishes_without_worker(const Server& server, const Request& reques
          server.service->operations[request.op].steps.empty();
 }
 
-// A request's first piece of work is done. One that needs its worker (it calls others) wakes
-// it; one that does not finishes here, and the still sleeping worker takes the next queued
-// request as worker_loop would: one context switch per request that calls others, none for
-// the others.
+// A request's first piece of work is done. One that needs its worker's actor (it calls others,
+// and requests run on actors) wakes it; one that does not finishes here or goes on by
+// callbacks, and the still sleeping worker takes the next queued request as worker_loop
+// would: one context switch per request that calls others with actors, none otherwise.
 void Engine::work_done(Request& done) {
   if (ended_) return;
-  Request* request = &done;
-  Server& server = *request->server;
-  ActorContext& worker = *request->worker;
-  const std::uint64_t token = request->worker_token;
-  while (true) {
-    if (!finishes_without_worker(server, *request)) {
-      worker.assigned = request;
-      worker.waiter.notify(token);
-      return;
-    }
+  Server& server = *done.server;
+  ActorContext& worker = *done.worker;
+  const std::uint64_t token = done.worker_token;
+  if (serve_without_actor(done)) worker_free(server, worker, token);
+}
+
+// Serves `request` past its first piece of work without waking its worker's actor when it
+// can. True: it is finished and its worker free; false: its worker is still taken (woken, or
+// held by the request's calls under way).
+bool Engine::serve_without_actor(Request& request) {
+  Server& server = *request.server;
+  if (finishes_without_worker(server, request)) {
     if (server.kind == Server::Kind::service) {
-      serve_operation(nullptr, server, *request);
+      serve_operation(nullptr, server, request);
     } else {
-      serve_query(server, *request);
+      serve_query(server, request);
     }
+    return true;
+  }
+  if (callbacks_) return serve_by_callbacks(server, request);
+  request.worker->assigned = &request;
+  request.worker->waiter.notify(request.worker_token);
+  return false;
+}
+
+// `worker` (asleep on `token`) is free: it parks if scaled down, idles, or takes the next
+// queued request.
+void Engine::worker_free(Server& server, ActorContext& worker, std::uint64_t token) {
+  while (true) {
     if (worker.worker >= server.workers) {
       server.parked.push_back(&worker);
       server.parked_tokens.push_back(token);
@@ -1417,9 +1565,10 @@ void Engine::work_done(Request& done) {
       server.idle_tokens.push_back(token);
       return;
     }
-    request = server.waiting.front();
+    Request* request = server.waiting.front();
     server.waiting.pop_front();
     if (begin_work(server, *request, worker, token)) return;
+    if (!serve_without_actor(*request)) return;
   }
 }
 
@@ -1520,30 +1669,36 @@ Outcome Engine::run_steps(ActorContext& self, Server& instance, const CompiledOp
 
 // `self`: the worker's actor; null when the operation has no calls (work_done runs it).
 void Engine::serve_operation(ActorContext* self, Server& server, Request& request) {
-  auto& service = *server.service;
-  const auto& op = service.operations[request.op];
-  const double flops = request.cpu_flops;
-  if (flops > 0) {
-    if (options_.cpu_model == TwinOptions::CpuModel::simgrid_executions) {
-      ++stats_.simgrid.executions;
-      ++stats_.simgrid.actor_blocks;
-      sg::this_actor::execute(flops);
-    }
-    server.cpu_s_total += flops / PlatformPlan::kReferenceFlops;
-    server.host->busy_core_s += flops / server.host->speed_flops;
+  const auto& op = server.service->operations[request.op];
+  if (request.cpu_flops > 0 && options_.cpu_model == TwinOptions::CpuModel::simgrid_executions) {
+    ++stats_.simgrid.executions;
+    ++stats_.simgrid.actor_blocks;
+    sg::this_actor::execute(request.cpu_flops);
   }
   Outcome outcome = Outcome::ok;
-  double error_rate = op.spec->error_rate;
-  if (!service.error_override.empty() && service.error_override[request.op] >= 0) {
-    error_rate = service.error_override[request.op];
-  }
-  if (error_rate > 0 && server.rng.bernoulli(error_rate)) {
+  if (fails_at_start(server, request)) {
     outcome = Outcome::error;
   } else {
     outcome = op.steps.empty() ? Outcome::ok
                                : run_steps(*self, server, op, {request.trace, request.span_id});
   }
   finish_request(server, request, outcome, 0);
+}
+
+// An operation's CPU work is done: it is accounted, and the operation's error rate drawn.
+// True: the operation fails before its calls.
+bool Engine::fails_at_start(Server& server, Request& request) {
+  auto& service = *server.service;
+  const double flops = request.cpu_flops;
+  if (flops > 0) {
+    server.cpu_s_total += flops / PlatformPlan::kReferenceFlops;
+    server.host->busy_core_s += flops / server.host->speed_flops;
+  }
+  double error_rate = service.operations[request.op].spec->error_rate;
+  if (!service.error_override.empty() && service.error_override[request.op] >= 0) {
+    error_rate = service.error_override[request.op];
+  }
+  return error_rate > 0 && server.rng.bernoulli(error_rate);
 }
 
 void Engine::serve_query(Server& server, Request& request) {
@@ -1577,6 +1732,372 @@ void Engine::serve_query(Server& server, Request& request) {
     if (ds.versions.is_stale(request.key, version)) ++server.stale_reads_total;
   }
   finish_request(server, request, Outcome::ok, version);
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests carried out by kernel callbacks
+//
+// The same steps as run_entry, run_steps, run_parallel, call and attempt_call above (latency
+// network), as state machines: where those block their actor, these arm their waiter and
+// return, and the wait's decision (a reply timer, a pool hand-over, the deadline heap)
+// resumes them. No actor is woken per call; a worker's actor sleeps through its request.
+
+void CallRun::resume(bool signaled) {
+  engine->resume_call(*this, signaled);
+}
+
+PlanRun& Engine::new_plan() {
+  if (free_plan_runs_.empty()) {
+    plan_runs_.push_back(std::make_unique<PlanRun>());
+    return *plan_runs_.back();
+  }
+  PlanRun* plan = free_plan_runs_.back();
+  free_plan_runs_.pop_back();
+  auto jobs = std::move(plan->jobs);  // keeps its capacity
+  *plan = PlanRun{};
+  plan->jobs = std::move(jobs);
+  plan->jobs.clear();
+  return *plan;
+}
+
+void Engine::free_plan(PlanRun& plan) {
+  free_plan_runs_.push_back(&plan);
+}
+
+void Engine::start_entry(ClientState& client, int kind) {
+  PlanRun& plan = new_plan();
+  plan.kind = PlanRun::Kind::entry;
+  plan.client = &client;
+  plan.mix_kind = kind;
+  const TraceId trace{client.rng.next_u64(), client.rng.next_u64()};
+  // A copy: a route change while this entry is in flight must not move it.
+  plan.target = client.targets[static_cast<std::size_t>(kind)];
+  auto& root = plan.root;
+  root.trace_id = trace;
+  root.span_id = next_span_id();
+  root.kind = SpanKind::server;
+  root.service = "gateway";
+  root.operation = plan.target.route;
+  root.instance = client.gateway->instance;
+  root.host = client.entry_host->name;
+  root.start_s = now();
+  plan.trace = {trace, root.span_id};
+  plan.caller = client.gateway;
+  if (!plan.target.matched) {
+    finish_plan(plan, Outcome::not_found);
+    return;
+  }
+  start_call(plan, *client.gateway, plan.target.call, topology_.gateway.latency_ms / 1000.0);
+}
+
+// True: the operation finished at once (an error drawn, or calls that all ended at once);
+// false: its calls are under way and finish_plan frees the worker when they are done.
+bool Engine::serve_by_callbacks(Server& server, Request& request) {
+  if (fails_at_start(server, request)) {
+    finish_request(server, request, Outcome::error, 0);
+    return true;
+  }
+  PlanRun& plan = new_plan();
+  plan.kind = PlanRun::Kind::operation;
+  plan.server = &server;
+  plan.request = &request;
+  plan.op = &server.service->operations[request.op];
+  plan.caller = server.caller.get();
+  plan.trace = {request.trace, request.span_id};
+  plan.starting = true;
+  advance_plan(plan);
+  if (plan.finished) {
+    free_plan(plan);
+    return true;
+  }
+  plan.starting = false;
+  return false;
+}
+
+// Starts the calls of the next step that has any (each call's probability and count drawn
+// as run_steps draws them), or finishes the operation when none is left.
+void Engine::advance_plan(PlanRun& plan) {
+  auto& rng = plan.server->rng;
+  const auto& steps = plan.op->steps;
+  while (plan.step < steps.size()) {
+    const auto& step = steps[plan.step];
+    plan.jobs.clear();
+    for (const auto& c : step.calls) {
+      const auto& spec = *c.spec;
+      if (spec.probability < 1.0 && !rng.bernoulli(spec.probability)) continue;
+      const double whole = std::floor(spec.count);
+      int repeats = static_cast<int>(whole);
+      if (spec.count > whole && rng.bernoulli(spec.count - whole)) ++repeats;
+      for (int r = 0; r < repeats; ++r) plan.jobs.push_back(&c);
+    }
+    if (plan.jobs.empty()) {
+      ++plan.step;
+      continue;
+    }
+    if (step.parallel && plan.jobs.size() > 1) {
+      const std::size_t calls = plan.jobs.size();
+      plan.in_parallel = true;
+      plan.pending = calls;
+      plan.failed = false;
+      // The last call's end may advance the plan (and clear jobs): nothing is read after it.
+      for (std::size_t j = 0; j < calls; ++j) start_call(plan, *plan.caller, *plan.jobs[j], 0.0);
+      return;
+    }
+    plan.in_parallel = false;
+    plan.next_job = 0;
+    start_call(plan, *plan.caller, *plan.jobs.front(), 0.0);
+    return;
+  }
+  finish_plan(plan, Outcome::ok);
+}
+
+void Engine::plan_call_done(PlanRun& plan, Outcome outcome) {
+  if (plan.kind == PlanRun::Kind::entry) {
+    finish_plan(plan, outcome);
+    return;
+  }
+  if (plan.in_parallel) {
+    if (outcome != Outcome::ok) plan.failed = true;
+    if (--plan.pending > 0) return;
+    if (plan.failed) {
+      finish_plan(plan, Outcome::error);
+      return;
+    }
+  } else {
+    // A dependency that failed (after its retries) fails the operation, as in run_steps.
+    if (outcome != Outcome::ok) {
+      finish_plan(plan, Outcome::error);
+      return;
+    }
+    if (++plan.next_job < plan.jobs.size()) {
+      start_call(plan, *plan.caller, *plan.jobs[plan.next_job], 0.0);
+      return;
+    }
+  }
+  ++plan.step;
+  advance_plan(plan);
+}
+
+void Engine::finish_plan(PlanRun& plan, Outcome outcome) {
+  if (plan.kind == PlanRun::Kind::entry) {
+    ClientState& client = *plan.client;
+    auto& root = plan.root;
+    const double start = root.start_s;
+    root.end_s = now();
+    root.outcome = outcome;
+    emit_span(root, *client.entry_host);
+    const auto& request_kind = client.spec->mix[static_cast<std::size_t>(plan.mix_kind)];
+    emit_entry({root.trace_id, client.spec->name, plan.target.route, request_kind.method,
+                request_kind.path, start, root.end_s, status_of(outcome), outcome});
+    free_plan(plan);
+    return;
+  }
+  Server& server = *plan.server;
+  Request& request = *plan.request;
+  ActorContext& worker = *request.worker;
+  const std::uint64_t token = request.worker_token;
+  finish_request(server, request, outcome, 0);
+  if (plan.starting) {
+    plan.finished = true;  // serve_by_callbacks frees the plan and the worker
+    return;
+  }
+  free_plan(plan);
+  worker_free(server, worker, token);
+}
+
+void Engine::start_call(PlanRun& plan, CallerState& caller, const CompiledCall& call,
+                        double delay_s) {
+  CallRun* run = nullptr;
+  if (free_call_runs_.empty()) {
+    call_runs_.push_back(std::make_unique<CallRun>(*this, deadlines_));
+    run = call_runs_.back().get();
+  } else {
+    run = free_call_runs_.back();
+    free_call_runs_.pop_back();
+  }
+  run->plan = &plan;
+  run->caller = &caller;
+  run->call = &call;
+  run->trace = plan.trace;
+  run->attempt = 0;
+  run->holds_connection = false;
+  if (delay_s > 0) {
+    run->stage = CallRun::Stage::gateway_delay;
+    run->waiter.arm();
+    run->waiter.wait_then(delay_s, *run);
+    return;
+  }
+  begin_call(*run);
+}
+
+void Engine::begin_call(CallRun& run) {
+  run.edge = run.caller->edges[run.call->target].get();
+  run.edge->budget.record_call(now());
+  start_attempt(run);
+}
+
+void Engine::start_attempt(CallRun& run) {
+  EdgeState& edge = *run.edge;
+  const Target& target = targets_[run.call->target];
+  run.span = client_span(*run.caller, *run.call, run.trace, run.attempt);
+  const bool allowed = edge.breaker.allow(run.span.start_s);
+  note_breaker(edge);
+  if (!allowed) {
+    finish_client_span(run.span, *run.caller, Outcome::circuit_open);
+    run.holds_connection = false;
+    // Not retryable: the call ends here.
+    end_attempt(run, Outcome::circuit_open, 0);
+    return;
+  }
+  run.policy = edge.policy;
+  run.key = draw_key(edge, target);
+  if (run.policy->pool.size > 0) {
+    auto& pool = edge.pool;
+    if (pool.in_use < run.policy->pool.size && pool.waiters.empty()) {
+      ++pool.in_use;
+    } else {
+      run.pool_token = run.waiter.arm();
+      pool.waiters.push_back({&run.waiter, run.pool_token});
+      run.stage = CallRun::Stage::acquiring;
+      run.waiter.wait_then(std::max(0.0, run.policy->pool.acquire_timeout_ms / 1000.0), run);
+      return;
+    }
+    run.holds_connection = true;
+  }
+  exchange_by_callbacks(run);
+}
+
+// latency_exchange's request leg: a timer carries the request to the server, then the call
+// waits for the reply until its deadline.
+void Engine::exchange_by_callbacks(CallRun& run) {
+  EdgeState& edge = *run.edge;
+  Target& target = targets_[run.call->target];
+  const CompiledCall& call = *run.call;
+  run.deadline = now() + run.policy->timeout_ms / 1000.0;
+  Server* server = choose_server(edge, target, call, run.key);
+  if (server == nullptr) {
+    end_attempt(run, Outcome::unavailable, 0);
+    return;
+  }
+  const double extra_s = extra_latency(edge, target);
+  const int from = run.caller->host->index;
+  const int to = server->host->index;
+  double there = extra_s;
+  double back = 0.0;
+  bool reply_failed = false;
+  if (from != to) {
+    if (blocked(from, to)) {
+      lose_attempt(run, run.deadline - now(), Outcome::timeout);
+      return;
+    }
+    const double latency = plan_.path_latency_s(from, to);
+    const double bandwidth = plan_.path_bandwidth(from, to);
+    there += latency + static_cast<double>(call.spec->request_bytes) / bandwidth;
+    back = latency + static_cast<double>(call.spec->response_bytes) / bandwidth;
+    if (lossy_) {
+      const double loss = server->service != nullptr ? server->service->loss : 0.0;
+      bool request_failed = false;
+      there += loss_delay_s(from, to, loss, request_failed);
+      back += loss_delay_s(to, from, loss, reply_failed);
+      if (request_failed) {
+        const bool in_time = there < run.deadline - now();
+        lose_attempt(run, in_time ? there : run.deadline - now(),
+                     in_time ? Outcome::unavailable : Outcome::timeout);
+        return;
+      }
+    }
+  }
+  Request* request = new_request();
+  request->trace = run.trace.trace;
+  request->span_id = next_span_id();
+  request->parent_span_id = run.span.span_id;
+  request->op = call.op;
+  request->reply_to = &run.waiter;
+  request->token = run.waiter.arm();
+  request->key = run.key;
+  request->reply_delay_s = back;
+  request->reply_to_host = from;
+  request->server_host = to;
+  request->reply_failed = reply_failed;
+  schedule(now() + there, [this, server, request] { arrive(*server, request); });
+  run.stage = CallRun::Stage::exchanging;
+  run.waiter.wait_then(run.deadline - now(), run);
+}
+
+// The attempt ends in `outcome` after `delay_s` in which nothing answers (a transfer lost).
+void Engine::lose_attempt(CallRun& run, double delay_s, Outcome outcome) {
+  if (delay_s <= 0) {
+    end_attempt(run, outcome, 0);
+    return;
+  }
+  run.lost_outcome = outcome;
+  run.stage = CallRun::Stage::lost;
+  run.waiter.arm();
+  run.waiter.wait_then(delay_s, run);
+}
+
+// The attempt is over: its connection goes back, its span ends (unless the breaker refused
+// it, which start_attempt recorded), then a retry after its backoff or the call's end.
+void Engine::end_attempt(CallRun& run, Outcome outcome, std::uint64_t reply_version) {
+  EdgeState& edge = *run.edge;
+  if (outcome != Outcome::circuit_open) {
+    if (run.holds_connection) {
+      run.holds_connection = false;
+      release_connection(edge);
+    }
+    settle_attempt(edge, *run.call, run.key, outcome, reply_version);
+    finish_client_span(run.span, *run.caller, outcome);
+  }
+  double backoff_s = 0.0;
+  if (outcome != Outcome::ok && retry_backoff(edge, run.attempt + 1, outcome, backoff_s)) {
+    ++run.attempt;
+    if (backoff_s <= 0) {
+      start_attempt(run);
+      return;
+    }
+    run.stage = CallRun::Stage::backoff;
+    run.waiter.arm();
+    run.waiter.wait_then(backoff_s, run);
+    return;
+  }
+  PlanRun& plan = *run.plan;
+  free_call_runs_.push_back(&run);
+  plan_call_done(plan, outcome);
+}
+
+void Engine::resume_call(CallRun& run, bool signaled) {
+  // After the run's end nothing moves, as the killed actors of the other path do not.
+  if (ended_ || stopped_) return;
+  switch (run.stage) {
+    case CallRun::Stage::gateway_delay:
+      begin_call(run);
+      return;
+    case CallRun::Stage::acquiring:
+      if (signaled) {  // release_connection handed its connection over
+        run.holds_connection = true;
+        exchange_by_callbacks(run);
+        return;
+      }
+      std::erase_if(run.edge->pool.waiters, [&](const PoolState::Waiting& w) {
+        return w.token == run.pool_token && w.waiter == &run.waiter;
+      });
+      note_pool_timeout(*run.edge);
+      end_attempt(run, Outcome::pool_timeout, 0);
+      return;
+    case CallRun::Stage::exchanging:
+      if (!signaled) {
+        end_attempt(run, Outcome::timeout, 0);  // the callee goes on; its reply is dropped
+        return;
+      }
+      end_attempt(run, latency_reply_outcome(run.waiter.reply_outcome), run.waiter.reply_version);
+      return;
+    case CallRun::Stage::lost:
+      end_attempt(run, run.lost_outcome, 0);
+      return;
+    case CallRun::Stage::backoff:
+      start_attempt(run);
+      return;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1774,7 +2295,9 @@ void Engine::set_edge_policy(const model::EdgePolicy& policy, int only_instance)
     while ((size == 0 || pool.in_use < size) && !pool.waiters.empty()) {
       auto next = pool.waiters.front();
       pool.waiters.pop_front();
-      if (next.waiter->notify(next.token)) ++pool.in_use;
+      // Counted before the hand-over: the waiter may go on (and release) at once.
+      ++pool.in_use;
+      if (!next.waiter->notify(next.token)) --pool.in_use;
     }
   }
 }
@@ -2042,6 +2565,9 @@ RunStats Engine::run() {
   static char* argv[] = {arg0, arg1, nullptr};
   // One engine per process, kept until exit: its actors end with the process.
   auto* engine = new sg::Engine(&argc, argv);
+  callbacks_ = options_.requests == TwinOptions::Requests::callbacks &&
+               options_.network == TwinOptions::NetworkModel::latency &&
+               options_.cpu_model == TwinOptions::CpuModel::processor_sharing;
   sg::Engine::set_config("contexts/stack-size:128");
   build_platform();
   build_model();

@@ -1,5 +1,6 @@
 // The few SimGrid-backed building blocks the engine is made of: the deadlines of timed
-// waits, a one-shot wake-up for an actor, and a pool of reusable actors for short tasks.
+// waits, a one-shot wake-up for an actor or a callback, and a pool of reusable actors for
+// short tasks.
 // Private to src/twin (SimGrid stays out of public headers); this, host_cpu.* and engine.cpp
 // are the only files that include SimGrid.
 #pragma once
@@ -25,6 +26,17 @@ namespace doppel::twin::detail {
 
 class Waiter;
 
+// What a wait in callback mode (Waiter::wait_then) continues when it is decided: the
+// engine's requests run as state machines of this kind instead of blocked actors.
+class Resumable {
+ public:
+  // `signaled`: notified; false: the wait's timeout or delay passed.
+  virtual void resume(bool signaled) = 0;
+
+ protected:
+  ~Resumable() = default;
+};
+
 // Every timed wait's deadline, in one heap behind one kernel timer (for the earliest). A
 // kernel timer per wait would cost an allocation and a heap insertion and removal in SimGrid
 // per call, though nearly every call is answered before its deadline: here a deadline is a
@@ -38,6 +50,12 @@ class Deadlines {
   // At `at_s`, ends `waiter`'s wait `token` if nothing else ended it first.
   void add(double at_s, Waiter& waiter, std::uint64_t token);
   SimGridOps& ops() { return *ops_; }
+
+  // Continues `target`. Called while another continuation runs, it is queued and run when
+  // that one returns: a chain of hand-overs (a pool's waiters, a join's last branch) is a
+  // loop here, not a recursion as deep as the chain, and each continuation starts from a
+  // consistent state, as an actor woken by a semaphore would.
+  void resume(Resumable& target, bool signaled);
 
  private:
   struct Entry {
@@ -62,6 +80,13 @@ class Deadlines {
   std::uint64_t sequence_ = 0;
   simgrid::kernel::timer::Timer* timer_ = nullptr;
   double timer_at_s_ = 0.0;
+  bool expiring_ = false;  // in expire_due: it arms the timer once, when done
+  struct Ready {
+    Resumable* target;
+    bool signaled;
+  };
+  std::vector<Ready> ready_;  // continuations queued while one runs
+  bool resuming_ = false;
 };
 
 // An actor waits for one thing at a time: a reply, a pooled connection, a task, a join, the
@@ -85,6 +110,7 @@ class Waiter {
     awaiting_ = ++sequence_;
     signaled_ = false;
     decided_ = false;
+    resume_ = nullptr;
     return awaiting_;
   }
   void disarm() { awaiting_ = 0; }
@@ -92,7 +118,11 @@ class Waiter {
     if (token == 0 || token != awaiting_ || decided_) return false;
     decided_ = true;
     signaled_ = true;
-    if (blocked_) semaphore_->release();
+    if (blocked_) {
+      semaphore_->release();
+    } else if (resume_ != nullptr) {
+      resume_now();
+    }
     return true;
   }
   // A reply: its payload is written only if the waiter still waits for it.
@@ -107,7 +137,11 @@ class Waiter {
   void expire(std::uint64_t token) {
     if (token != awaiting_ || decided_) return;
     decided_ = true;
-    if (blocked_) semaphore_->release();
+    if (blocked_) {
+      semaphore_->release();
+    } else if (resume_ != nullptr) {
+      resume_now();
+    }
   }
   // Blocks until notified or `timeout_s` passes (< 0: no timeout). True if notified.
   bool wait(double timeout_s) {
@@ -117,6 +151,7 @@ class Waiter {
       }
       ++deadlines_->ops().actor_blocks;
       blocked_ = true;
+      if (!semaphore_) semaphore_ = simgrid::s4u::Semaphore::create(0);
       semaphore_->acquire();
       blocked_ = false;
     }
@@ -129,14 +164,37 @@ class Waiter {
     arm();
     wait(delay_s);
   }
+  // wait() without an actor: when the wait armed last is notified or `timeout_s` passes
+  // (< 0: no timeout), `target.resume(notified)` runs, from the notifier or the deadline,
+  // through Deadlines::resume. Decided already, or a zero timeout: it runs now.
+  void wait_then(double timeout_s, Resumable& target) {
+    if (decided_ || timeout_s == 0) {
+      awaiting_ = 0;
+      deadlines_->resume(target, signaled_);
+      return;
+    }
+    resume_ = &target;
+    if (timeout_s > 0) {
+      deadlines_->add(simgrid::s4u::Engine::get_clock() + timeout_s, *this, awaiting_);
+    }
+  }
 
   // What the notifier hands over with a reply.
   Outcome reply_outcome = Outcome::ok;
   std::uint64_t reply_version = 0;
 
  private:
+  void resume_now() {
+    Resumable* target = resume_;
+    resume_ = nullptr;
+    awaiting_ = 0;
+    deadlines_->resume(*target, signaled_);
+  }
+
   Deadlines* deadlines_;
-  simgrid::s4u::SemaphorePtr semaphore_ = simgrid::s4u::Semaphore::create(0);
+  // Created at the first blocking wait: waiters of callback-driven requests never block.
+  simgrid::s4u::SemaphorePtr semaphore_;
+  Resumable* resume_ = nullptr;  // wait_then's target while it waits
   std::uint64_t sequence_ = 0;
   std::uint64_t awaiting_ = 0;
   bool signaled_ = false;  // notified (not timed out)
@@ -148,18 +206,33 @@ inline void Deadlines::add(double at_s, Waiter& waiter, std::uint64_t token) {
   if (heap_.size() >= drop_at_size_) drop_decided();
   heap_.push_back({at_s, ++sequence_, &waiter, token});
   std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
-  if (timer_ == nullptr || at_s < timer_at_s_) arm_timer();
+  if (!expiring_ && (timer_ == nullptr || at_s < timer_at_s_)) arm_timer();
 }
 
 inline void Deadlines::expire_due() {
   const double now = simgrid::s4u::Engine::get_clock();
+  // Continuations run by an expiry may add deadlines: the timer is armed once, at the end.
+  expiring_ = true;
   while (!heap_.empty() && heap_.front().at_s <= now) {
     std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
     const Entry due = heap_.back();
     heap_.pop_back();
     due.waiter->expire(due.token);
   }
+  expiring_ = false;
   if (!heap_.empty()) arm_timer();
+}
+
+inline void Deadlines::resume(Resumable& target, bool signaled) {
+  ready_.push_back({&target, signaled});
+  if (resuming_) return;
+  resuming_ = true;
+  for (std::size_t i = 0; i < ready_.size(); ++i) {
+    const Ready next = ready_[i];  // a copy: the continuation may queue more
+    next.target->resume(next.signaled);
+  }
+  ready_.clear();
+  resuming_ = false;
 }
 
 inline void Deadlines::drop_decided() {

@@ -41,6 +41,17 @@ struct TwinOptions {
   enum class CpuModel { processor_sharing, simgrid_executions };
   CpuModel cpu_model = CpuModel::processor_sharing;
 
+  // How a request's call plan (calls, retries, pools, parallel groups) is carried out:
+  //  - callbacks: a state machine per request and per call, advanced by kernel callbacks
+  //    (replies, deadlines, CPU completions): no actor is woken per call (the default; used
+  //    with the latency network and processor_sharing, the other combinations use actors);
+  //  - actors: the caller's actor (a worker, or a runner for entries and parallel branches)
+  //    blocks for each call, the reference the former is tested against (tests/twin).
+  // Both simulate the same thing; only events at the same simulated instant may be ordered
+  // differently.
+  enum class Requests { callbacks, actors };
+  Requests requests = Requests::callbacks;
+
   // Called once the twin is built, before simulated time starts: later layers (faults) get
   // the runtime here and schedule their changes with TwinRuntime::at().
   std::function<void(TwinRuntime&)> on_start;
