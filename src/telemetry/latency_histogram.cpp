@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace doppel::telemetry {
 
@@ -16,6 +18,36 @@ std::size_t nearest_rank(std::size_t n, double percentile) {
 double percentile_of_sorted(std::span<const double> sorted, double percentile) {
   if (sorted.empty()) return 0.0;
   return sorted[nearest_rank(sorted.size(), percentile) - 1];
+}
+
+void select_percentiles(std::span<double> samples, std::span<const double> percentiles,
+                        std::span<double> results) {
+  if (results.size() != percentiles.size()) {
+    throw std::invalid_argument("select_percentiles: one result per percentile");
+  }
+  if (samples.empty()) {
+    std::fill(results.begin(), results.end(), 0.0);
+    return;
+  }
+  // Lowest rank first: each selection then only has to look right of the one before, whose
+  // element is already where a sort would put it.
+  std::vector<std::pair<std::size_t, std::size_t>> ranks;  // (0-based rank, which percentile)
+  ranks.reserve(percentiles.size());
+  for (std::size_t i = 0; i < percentiles.size(); ++i) {
+    ranks.emplace_back(nearest_rank(samples.size(), percentiles[i]) - 1, i);
+  }
+  std::sort(ranks.begin(), ranks.end());
+  // samples[settled - 1] is where a sort would put it, and nothing left of it is larger than
+  // anything right of it.
+  std::size_t settled = 0;
+  for (const auto& [rank, which] : ranks) {
+    if (rank >= settled) {
+      std::nth_element(samples.begin() + static_cast<std::ptrdiff_t>(settled),
+                       samples.begin() + static_cast<std::ptrdiff_t>(rank), samples.end());
+      settled = rank + 1;
+    }
+    results[which] = samples[rank];
+  }
 }
 
 LatencyHistogram::LatencyHistogram() : LatencyHistogram(Options{}) {}

@@ -1,10 +1,13 @@
 #include "doppel/telemetry/metrics_recorder.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -12,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "doppel/telemetry/latency_histogram.hpp"
+#include "doppel/telemetry/name_ids.hpp"
 
 namespace doppel::telemetry {
 namespace {
@@ -29,20 +33,16 @@ std::string column_safe(std::string_view name) {
   return safe;
 }
 
-using NameIndex = std::map<std::string, std::size_t, std::less<>>;
+constexpr std::size_t kNoColumn = static_cast<std::size_t>(-1);
 
-std::optional<std::size_t> find_index(const NameIndex& index, std::string_view name) {
-  const auto found = index.find(name);
-  if (found == index.end()) return std::nullopt;
-  return found->second;
-}
-
-std::string pool_key(std::string_view from, std::string_view to) {
-  std::string key(from);
-  key += '\n';  // cannot occur in a topology name that made it through the loader
-  key += to;
-  return key;
-}
+// Which column group a name has in each kind of component (kNoColumn: none). Records name
+// components by string; this is what their name's id leads to.
+struct ColumnsOfName {
+  std::size_t service = kNoColumn;
+  std::size_t datastore = kNoColumn;
+  std::size_t route = kNoColumn;
+  std::size_t host = kNoColumn;
+};
 
 struct LatencySeries {
   std::uint64_t count = 0;
@@ -58,6 +58,12 @@ struct LatencySeries {
     count += other.count;
     failed += other.failed;
     latencies_ms.insert(latencies_ms.end(), other.latencies_ms.begin(), other.latencies_ms.end());
+  }
+  // Empty, but keeps its storage for the next window.
+  void clear() {
+    count = 0;
+    failed = 0;
+    latencies_ms.clear();
   }
 };
 
@@ -80,6 +86,14 @@ struct Window {
     }
     for (std::size_t i = 0; i < routes.size(); ++i) routes[i].merge(std::move(other.routes[i]));
     all_routes.merge(std::move(other.all_routes));
+  }
+  void clear() {
+    for (auto& series : services) series.clear();
+    std::fill(retries.begin(), retries.end(), 0);
+    for (auto& series : datastores) series.clear();
+    std::fill(refused.begin(), refused.end(), 0);
+    for (auto& series : routes) series.clear();
+    all_routes.clear();
   }
 };
 
@@ -119,16 +133,17 @@ struct SnapshotCells {
   std::vector<double> datastore_connections;
 };
 
-// Fixed precision, no locale, then trailing zeros trimmed: "12.5", "0", "1700000001".
-std::string format_fixed_trimmed(double value, int decimals) {
-  if (!std::isfinite(value)) return "";
-  std::string text = fmt::format("{:.{}f}", value, decimals);
-  if (text.find('.') != std::string::npos) {
-    text.erase(text.find_last_not_of('0') + 1);
-    if (text.back() == '.') text.pop_back();
+// Fixed precision, no locale, then trailing zeros trimmed: "12.5", "0", "1700000001";
+// nothing for NaN or infinity. Appended in place: a row is a few hundred of these.
+void append_fixed_trimmed(std::string& out, double value, int decimals) {
+  if (!std::isfinite(value)) return;
+  const std::size_t start = out.size();
+  fmt::format_to(std::back_inserter(out), "{:.{}f}", value, decimals);
+  if (out.find('.', start) != std::string::npos) {
+    out.erase(out.find_last_not_of('0') + 1);
+    if (out.back() == '.') out.pop_back();
   }
-  if (text == "-0") text = "0";
-  return text;
+  if (std::string_view(out).substr(start) == "-0") out.erase(start, 1);
 }
 
 double per_second(double delta, double seconds) {
@@ -149,23 +164,30 @@ struct MetricsRecorder::Impl {
   void write_rows_through(std::int64_t last_index, double run_end_s);
   void write_row(std::int64_t index, Window* window, double duration_s);
   const SnapshotCells& snapshot_cells_for(std::int64_t index);
-  SnapshotDigest digest(const twin::Snapshot& snapshot) const;
+  SnapshotDigest digest(const twin::Snapshot& snapshot);
   SnapshotDigest empty_digest() const;
   void end_run(double end_time_s);
+  ColumnsOfName& columns_of(std::string_view name);
+  std::size_t pool_of(std::string_view from, std::string_view to);
 
   std::ostream& out;
   MetricsOptions options;
   std::vector<std::string> columns;
 
-  NameIndex services;
-  NameIndex datastores;
-  NameIndex routes;
-  NameIndex hosts;
-  NameIndex pools;
+  std::size_t service_count = 0;
+  std::size_t datastore_count = 0;
+  std::size_t route_count = 0;
+  std::size_t host_count = 0;
+  std::size_t pool_count = 0;
+  NameIds names;
+  std::vector<ColumnsOfName> columns_by_name_id;
+  // caller name id -> (callee name id, pool column), for the few bounded pools it has
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> pools_by_caller_id;
   std::vector<double> host_reference_cores;  // cores * speed, from the topology
   std::vector<int> host_topology_cores;
 
   std::map<std::int64_t, Window> open_windows;  // at most two at a time: records are ordered
+  std::optional<Window> spare_window;           // a written one, its storage kept for reuse
   std::int64_t next_row = 0;
   double last_time_seen = 0.0;
   SnapshotDigest baseline;  // where the previous rates ended
@@ -182,17 +204,26 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
   if (!(options.window_s > 0.0) || !std::isfinite(options.window_s)) {
     throw std::invalid_argument("metrics window must be a positive number of seconds");
   }
-  for (const auto& service : topology.services) services.emplace(service.name, services.size());
-  for (const auto& datastore : topology.datastores) {
-    datastores.emplace(datastore.name, datastores.size());
+  // The first of two components of a kind with one name gets the name's columns.
+  auto claim = [](std::size_t& column, std::size_t& count) {
+    if (column == kNoColumn) column = count++;
+  };
+  for (const auto& service : topology.services) {
+    claim(columns_of(service.name).service, service_count);
   }
-  for (const auto& route : topology.gateway.routes) routes.emplace(route.name, routes.size());
+  for (const auto& datastore : topology.datastores) {
+    claim(columns_of(datastore.name).datastore, datastore_count);
+  }
+  for (const auto& route : topology.gateway.routes) {
+    claim(columns_of(route.name).route, route_count);
+  }
   for (const auto& zone : topology.zones) {
     for (const auto& host : zone.hosts) {
-      if (hosts.emplace(host.name, hosts.size()).second) {
-        host_reference_cores.push_back(host.cores * host.speed);
-        host_topology_cores.push_back(host.cores);
-      }
+      std::size_t& column = columns_of(host.name).host;
+      if (column != kNoColumn) continue;
+      column = host_count++;
+      host_reference_cores.push_back(host.cores * host.speed);
+      host_topology_cores.push_back(host.cores);
     }
   }
   // Pool columns for every caller -> callee pair the call plans use whose pool is bounded.
@@ -202,9 +233,11 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
       for (const auto& step : operation.steps) {
         for (const auto& call : step.calls) {
           if (topology.policy(service.name, call.to).pool.size <= 0) continue;
-          if (pools.emplace(pool_key(service.name, call.to), pools.size()).second) {
-            pool_edges.emplace_back(service.name, call.to);
-          }
+          if (pool_of(service.name, call.to) != kNoColumn) continue;
+          const std::size_t caller = names.id(service.name);
+          if (caller >= pools_by_caller_id.size()) pools_by_caller_id.resize(caller + 1);
+          pools_by_caller_id[caller].emplace_back(names.id(call.to), pool_count++);
+          pool_edges.emplace_back(service.name, call.to);
         }
       }
     }
@@ -252,18 +285,18 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
   }
 
   baseline = empty_digest();
-  carried.service_cpu_cores.assign(services.size(), 0.0);
-  carried.service_cpu_percent.assign(services.size(), 0.0);
-  carried.service_memory_mb.assign(services.size(), 0.0);
-  carried.service_workers_utilisation.assign(services.size(), 0.0);
-  carried.service_queued.assign(services.size(), 0.0);
-  carried.service_breakers_open.assign(services.size(), 0.0);
-  carried.pool_utilisation.assign(pools.size(), 0.0);
-  carried.pool_waiters.assign(pools.size(), 0.0);
-  carried.host_cpu.assign(hosts.size(), 0.0);
-  carried.datastore_lag_ms.assign(datastores.size(), 0.0);
-  carried.datastore_stale_read_share.assign(datastores.size(), 0.0);
-  carried.datastore_connections.assign(datastores.size(), 0.0);
+  carried.service_cpu_cores.assign(service_count, 0.0);
+  carried.service_cpu_percent.assign(service_count, 0.0);
+  carried.service_memory_mb.assign(service_count, 0.0);
+  carried.service_workers_utilisation.assign(service_count, 0.0);
+  carried.service_queued.assign(service_count, 0.0);
+  carried.service_breakers_open.assign(service_count, 0.0);
+  carried.pool_utilisation.assign(pool_count, 0.0);
+  carried.pool_waiters.assign(pool_count, 0.0);
+  carried.host_cpu.assign(host_count, 0.0);
+  carried.datastore_lag_ms.assign(datastore_count, 0.0);
+  carried.datastore_stale_read_share.assign(datastore_count, 0.0);
+  carried.datastore_connections.assign(datastore_count, 0.0);
 
   line.clear();
   for (std::size_t i = 0; i < columns.size(); ++i) {
@@ -276,71 +309,89 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
 
 SnapshotDigest MetricsRecorder::Impl::empty_digest() const {
   SnapshotDigest digest;
-  digest.service_cpu_seconds_total.assign(services.size(), 0.0);
-  digest.service_memory_mb.assign(services.size(), 0.0);
-  digest.service_capacity_cores.assign(services.size(), 0.0);
-  digest.service_workers.assign(services.size(), 0);
-  digest.service_busy_workers.assign(services.size(), 0);
-  digest.service_queued.assign(services.size(), 0);
-  digest.service_breakers_open.assign(services.size(), 0);
-  digest.pool_utilisation.assign(pools.size(), 0.0);
-  digest.pool_waiters.assign(pools.size(), 0);
-  digest.host_busy_core_seconds_total.assign(hosts.size(), 0.0);
+  digest.service_cpu_seconds_total.assign(service_count, 0.0);
+  digest.service_memory_mb.assign(service_count, 0.0);
+  digest.service_capacity_cores.assign(service_count, 0.0);
+  digest.service_workers.assign(service_count, 0);
+  digest.service_busy_workers.assign(service_count, 0);
+  digest.service_queued.assign(service_count, 0);
+  digest.service_breakers_open.assign(service_count, 0);
+  digest.pool_utilisation.assign(pool_count, 0.0);
+  digest.pool_waiters.assign(pool_count, 0);
+  digest.host_busy_core_seconds_total.assign(host_count, 0.0);
   digest.host_cores = host_topology_cores;
-  digest.datastore_max_replica_lag_ms.assign(datastores.size(), 0.0);
-  digest.datastore_reads_total.assign(datastores.size(), 0);
-  digest.datastore_stale_reads_total.assign(datastores.size(), 0);
-  digest.datastore_max_connections_in_use.assign(datastores.size(), 0);
+  digest.datastore_max_replica_lag_ms.assign(datastore_count, 0.0);
+  digest.datastore_reads_total.assign(datastore_count, 0);
+  digest.datastore_stale_reads_total.assign(datastore_count, 0);
+  digest.datastore_max_connections_in_use.assign(datastore_count, 0);
   return digest;
 }
 
-SnapshotDigest MetricsRecorder::Impl::digest(const twin::Snapshot& snapshot) const {
+ColumnsOfName& MetricsRecorder::Impl::columns_of(std::string_view name) {
+  const std::size_t id = names.id(name);
+  if (id >= columns_by_name_id.size()) columns_by_name_id.resize(id + 1);
+  return columns_by_name_id[id];
+}
+
+std::size_t MetricsRecorder::Impl::pool_of(std::string_view from, std::string_view to) {
+  const std::size_t caller = names.id(from);
+  if (caller >= pools_by_caller_id.size()) return kNoColumn;
+  const std::size_t callee = names.id(to);
+  for (const auto& [to_id, column] : pools_by_caller_id[caller]) {
+    if (to_id == callee) return column;
+  }
+  return kNoColumn;
+}
+
+SnapshotDigest MetricsRecorder::Impl::digest(const twin::Snapshot& snapshot) {
   SnapshotDigest digest = empty_digest();
   digest.time_s = snapshot.time_s;
   std::set<std::pair<std::size_t, std::size_t>> service_hosts;
   for (const auto& instance : snapshot.instances) {
-    const auto service = find_index(services, instance.service);
-    if (!service) continue;
-    digest.service_cpu_seconds_total[*service] += instance.cpu_seconds_total;
-    if (const auto host = find_index(hosts, instance.host)) service_hosts.emplace(*service, *host);
+    const std::size_t service = columns_of(instance.service).service;
+    if (service == kNoColumn) continue;
+    digest.service_cpu_seconds_total[service] += instance.cpu_seconds_total;
+    if (const std::size_t host = columns_of(instance.host).host; host != kNoColumn) {
+      service_hosts.emplace(service, host);
+    }
     if (!instance.up) continue;
-    digest.service_memory_mb[*service] += instance.memory_mb;
-    digest.service_workers[*service] += instance.workers;
-    digest.service_busy_workers[*service] += instance.busy_workers;
-    digest.service_queued[*service] += instance.queued;
+    digest.service_memory_mb[service] += instance.memory_mb;
+    digest.service_workers[service] += instance.workers;
+    digest.service_busy_workers[service] += instance.busy_workers;
+    digest.service_queued[service] += instance.queued;
   }
   for (const auto& [service, host] : service_hosts) {
     digest.service_capacity_cores[service] += host_reference_cores[host];
   }
   for (const auto& host : snapshot.hosts) {
-    const auto index = find_index(hosts, host.host);
-    if (!index) continue;
-    digest.host_busy_core_seconds_total[*index] = host.busy_core_seconds_total;
-    if (host.cores > 0) digest.host_cores[*index] = host.cores;
+    const std::size_t index = columns_of(host.host).host;
+    if (index == kNoColumn) continue;
+    digest.host_busy_core_seconds_total[index] = host.busy_core_seconds_total;
+    if (host.cores > 0) digest.host_cores[index] = host.cores;
   }
   for (const auto& pool : snapshot.pools) {
-    const auto index = find_index(pools, pool_key(pool.from, pool.to));
-    if (!index) continue;
-    digest.pool_utilisation[*index] = share(pool.in_use, pool.size);
-    digest.pool_waiters[*index] = pool.waiters;
+    const std::size_t index = pool_of(pool.from, pool.to);
+    if (index == kNoColumn) continue;
+    digest.pool_utilisation[index] = share(pool.in_use, pool.size);
+    digest.pool_waiters[index] = pool.waiters;
   }
   for (const auto& breaker : snapshot.breakers) {
-    const auto service = find_index(services, breaker.from);
-    if (service && breaker.state == twin::BreakerState::open) {
-      ++digest.service_breakers_open[*service];
+    const std::size_t service = columns_of(breaker.from).service;
+    if (service != kNoColumn && breaker.state == twin::BreakerState::open) {
+      ++digest.service_breakers_open[service];
     }
   }
   for (const auto& node : snapshot.datastores) {
-    const auto index = find_index(datastores, node.datastore);
-    if (!index) continue;
+    const std::size_t index = columns_of(node.datastore).datastore;
+    if (index == kNoColumn) continue;
     if (node.node > 0) {
-      digest.datastore_max_replica_lag_ms[*index] =
-          std::max(digest.datastore_max_replica_lag_ms[*index], node.replication_lag_ms);
+      digest.datastore_max_replica_lag_ms[index] =
+          std::max(digest.datastore_max_replica_lag_ms[index], node.replication_lag_ms);
     }
-    digest.datastore_reads_total[*index] += node.reads_total;
-    digest.datastore_stale_reads_total[*index] += node.stale_reads_total;
-    digest.datastore_max_connections_in_use[*index] =
-        std::max(digest.datastore_max_connections_in_use[*index], node.connections_in_use);
+    digest.datastore_reads_total[index] += node.reads_total;
+    digest.datastore_stale_reads_total[index] += node.stale_reads_total;
+    digest.datastore_max_connections_in_use[index] =
+        std::max(digest.datastore_max_connections_in_use[index], node.connections_in_use);
   }
   return digest;
 }
@@ -349,7 +400,7 @@ const SnapshotCells& MetricsRecorder::Impl::snapshot_cells_for(std::int64_t inde
   if (!pending_snapshot || pending_snapshot->first > index) return carried;
   const SnapshotDigest& now = pending_snapshot->second;
   const double elapsed = now.time_s - baseline.time_s;
-  for (std::size_t s = 0; s < services.size(); ++s) {
+  for (std::size_t s = 0; s < service_count; ++s) {
     const double cores = per_second(
         now.service_cpu_seconds_total[s] - baseline.service_cpu_seconds_total[s], elapsed);
     carried.service_cpu_cores[s] = cores;
@@ -360,16 +411,16 @@ const SnapshotCells& MetricsRecorder::Impl::snapshot_cells_for(std::int64_t inde
     carried.service_queued[s] = now.service_queued[s];
     carried.service_breakers_open[s] = now.service_breakers_open[s];
   }
-  for (std::size_t p = 0; p < pools.size(); ++p) {
+  for (std::size_t p = 0; p < pool_count; ++p) {
     carried.pool_utilisation[p] = now.pool_utilisation[p];
     carried.pool_waiters[p] = now.pool_waiters[p];
   }
-  for (std::size_t h = 0; h < hosts.size(); ++h) {
+  for (std::size_t h = 0; h < host_count; ++h) {
     const double busy_cores = per_second(
         now.host_busy_core_seconds_total[h] - baseline.host_busy_core_seconds_total[h], elapsed);
     carried.host_cpu[h] = share(busy_cores, now.host_cores[h]);
   }
-  for (std::size_t d = 0; d < datastores.size(); ++d) {
+  for (std::size_t d = 0; d < datastore_count; ++d) {
     carried.datastore_lag_ms[d] = now.datastore_max_replica_lag_ms[d];
     carried.datastore_connections[d] = now.datastore_max_connections_in_use[d];
     const double reads = static_cast<double>(now.datastore_reads_total[d]) -
@@ -387,12 +438,17 @@ Window& MetricsRecorder::Impl::window_for(std::int64_t index) {
   index = std::max(index, next_row);  // a record for a written window joins the oldest open one
   auto found = open_windows.find(index);
   if (found != open_windows.end()) return found->second;
+  if (spare_window) {
+    auto& window = open_windows.emplace(index, std::move(*spare_window)).first->second;
+    spare_window.reset();
+    return window;
+  }
   Window window;
-  window.services.resize(services.size());
-  window.retries.assign(services.size(), 0);
-  window.datastores.resize(datastores.size());
-  window.refused.assign(datastores.size(), 0);
-  window.routes.resize(routes.size());
+  window.services.resize(service_count);
+  window.retries.assign(service_count, 0);
+  window.datastores.resize(datastore_count);
+  window.refused.assign(datastore_count, 0);
+  window.routes.resize(route_count);
   return open_windows.emplace(index, std::move(window)).first->second;
 }
 
@@ -415,7 +471,12 @@ void MetricsRecorder::Impl::write_rows_through(std::int64_t last_index, double r
     }
     auto found = open_windows.find(next_row);
     write_row(next_row, found == open_windows.end() ? nullptr : &found->second, duration);
-    if (found != open_windows.end()) open_windows.erase(found);
+    if (found != open_windows.end()) {
+      // Its samples' vectors have grown to a window's worth: keep them for the next one.
+      found->second.clear();
+      spare_window = std::move(found->second);
+      open_windows.erase(found);
+    }
   }
 }
 
@@ -424,7 +485,7 @@ void MetricsRecorder::Impl::write_row(std::int64_t index, Window* window, double
   line.clear();
   auto cell = [&](double value) {
     line += ',';
-    line += format_fixed_trimmed(value, decimals);
+    append_fixed_trimmed(line, value, decimals);
   };
   auto rate_cell = [&](double count) { cell(duration_s > 0.0 ? count / duration_s : 0.0); };
   auto error_cell = [&](const LatencySeries* series) {
@@ -432,12 +493,19 @@ void MetricsRecorder::Impl::write_row(std::int64_t index, Window* window, double
              ? static_cast<double>(series->failed) / static_cast<double>(series->count)
              : 0.0);
   };
-  // Sorts the window's samples in place: the window is written once, then dropped.
+  // Reorders the window's samples in place: the window is written once, then dropped.
   auto latency_cells = [&](LatencySeries* series, std::initializer_list<double> percentiles) {
-    if (series) std::sort(series->latencies_ms.begin(), series->latencies_ms.end());
-    for (const double p : percentiles) {
-      if (series && !series->latencies_ms.empty()) {
-        cell(percentile_of_sorted(series->latencies_ms, p));
+    std::array<double, 3> values{};
+    const std::span<const double> wanted(percentiles.begin(), percentiles.size());
+    if (wanted.size() > values.size()) throw std::logic_error("metrics: too many percentiles");
+    const bool has_samples = series && !series->latencies_ms.empty();
+    if (has_samples) {
+      select_percentiles(series->latencies_ms, wanted,
+                         std::span<double>(values.data(), wanted.size()));
+    }
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      if (has_samples) {
+        cell(values[i]);
       } else if (options.idle_latency_as_zero) {
         cell(0.0);
       } else {
@@ -447,9 +515,9 @@ void MetricsRecorder::Impl::write_row(std::int64_t index, Window* window, double
   };
 
   const double end = static_cast<double>(index) * options.window_s + duration_s;
-  line += format_fixed_trimmed(options.epoch_unix_s + end, decimals);
+  append_fixed_trimmed(line, options.epoch_unix_s + end, decimals);
   const SnapshotCells& snapshot = snapshot_cells_for(index);
-  for (std::size_t s = 0; s < services.size(); ++s) {
+  for (std::size_t s = 0; s < service_count; ++s) {
     LatencySeries* series = window ? &window->services[s] : nullptr;
     const double requests = series ? static_cast<double>(series->count) : 0.0;
     rate_cell(requests);
@@ -464,7 +532,7 @@ void MetricsRecorder::Impl::write_row(std::int64_t index, Window* window, double
     rate_cell(window ? static_cast<double>(window->retries[s]) : 0.0);
     cell(snapshot.service_breakers_open[s]);
   }
-  for (std::size_t d = 0; d < datastores.size(); ++d) {
+  for (std::size_t d = 0; d < datastore_count; ++d) {
     LatencySeries* series = window ? &window->datastores[d] : nullptr;
     rate_cell(series ? static_cast<double>(series->count) : 0.0);
     error_cell(series);
@@ -474,12 +542,12 @@ void MetricsRecorder::Impl::write_row(std::int64_t index, Window* window, double
     cell(snapshot.datastore_connections[d]);
     rate_cell(window ? static_cast<double>(window->refused[d]) : 0.0);
   }
-  for (std::size_t p = 0; p < pools.size(); ++p) {
+  for (std::size_t p = 0; p < pool_count; ++p) {
     cell(snapshot.pool_utilisation[p]);
     cell(snapshot.pool_waiters[p]);
   }
-  for (std::size_t h = 0; h < hosts.size(); ++h) cell(snapshot.host_cpu[h]);
-  for (std::size_t r = 0; r < routes.size(); ++r) {
+  for (std::size_t h = 0; h < host_count; ++h) cell(snapshot.host_cpu[h]);
+  for (std::size_t r = 0; r < route_count; ++r) {
     LatencySeries* series = window ? &window->routes[r] : nullptr;
     rate_cell(series ? static_cast<double>(series->count) : 0.0);
     error_cell(series);
@@ -527,23 +595,21 @@ void MetricsRecorder::on_span(const twin::SpanRecord& span) {
       std::floor(span.end_s / impl_->options.window_s + kBoundaryTolerance));
   const double latency_ms = (span.end_s - span.start_s) * 1000.0;
   const bool ok = span.outcome == twin::Outcome::ok;
+  const ColumnsOfName component = impl_->columns_of(span.service);
   if (span.kind == twin::SpanKind::server) {
-    if (const auto service = find_index(impl_->services, span.service)) {
-      impl_->window_for(index).services[*service].add(latency_ms, ok);
-    } else if (span.outcome == twin::Outcome::rejected) {
-      if (const auto datastore = find_index(impl_->datastores, span.service)) {
-        ++impl_->window_for(index).refused[*datastore];
-      }
+    if (component.service != kNoColumn) {
+      impl_->window_for(index).services[component.service].add(latency_ms, ok);
+    } else if (span.outcome == twin::Outcome::rejected && component.datastore != kNoColumn) {
+      ++impl_->window_for(index).refused[component.datastore];
     }
     return;
   }
-  if (span.attempt > 0) {
-    if (const auto service = find_index(impl_->services, span.service)) {
-      ++impl_->window_for(index).retries[*service];
-    }
+  if (span.attempt > 0 && component.service != kNoColumn) {
+    ++impl_->window_for(index).retries[component.service];
   }
-  if (const auto datastore = find_index(impl_->datastores, span.peer)) {
-    impl_->window_for(index).datastores[*datastore].add(latency_ms, ok);
+  if (const std::size_t datastore = impl_->columns_of(span.peer).datastore;
+      datastore != kNoColumn) {
+    impl_->window_for(index).datastores[datastore].add(latency_ms, ok);
   }
 }
 
@@ -555,8 +621,8 @@ void MetricsRecorder::on_entry(const twin::EntryRecord& entry) {
   const double latency_ms = (entry.end_s - entry.start_s) * 1000.0;
   const bool ok = entry.outcome == twin::Outcome::ok;
   Window& window = impl_->window_for(index);
-  if (const auto route = find_index(impl_->routes, entry.route)) {
-    window.routes[*route].add(latency_ms, ok);
+  if (const std::size_t route = impl_->columns_of(entry.route).route; route != kNoColumn) {
+    window.routes[route].add(latency_ms, ok);
   }
   window.all_routes.add(latency_ms, ok);
 }

@@ -139,17 +139,28 @@ class AttributeList {
 
 }  // namespace
 
+TraceSampler::TraceSampler(double sample_ratio) {
+  if (sample_ratio >= 1.0) {
+    all_ = true;
+  } else if (sample_ratio > 0.0) {
+    // 2^64 * ratio is exact in long double (a 53-bit mantissa times a power of two) and below
+    // 2^64; an integer is below it exactly when it is below its ceiling, which fits 64 bits.
+    const long double threshold = std::ldexp(static_cast<long double>(sample_ratio), 64);
+    below_ = static_cast<std::uint64_t>(std::ceil(threshold));
+  }
+}
+
+bool TraceSampler::sampled(const twin::TraceId& trace_id) const {
+  return all_ || mix64(trace_id.high ^ mix64(trace_id.low)) < below_;
+}
+
 bool trace_sampled(const twin::TraceId& trace_id, double sample_ratio) {
-  if (sample_ratio >= 1.0) return true;
-  if (!(sample_ratio > 0.0)) return false;
-  const std::uint64_t hash = mix64(trace_id.high ^ mix64(trace_id.low));
-  // 2^64 * ratio, computed in long double so ratios near 1 do not overflow to 0.
-  const long double threshold = std::ldexp(static_cast<long double>(sample_ratio), 64);
-  return static_cast<long double>(hash) < threshold;
+  return TraceSampler(sample_ratio).sampled(trace_id);
 }
 
 struct OtlpTraceWriter::Impl {
-  Impl(std::ostream& out_stream, OtlpOptions opts) : out(out_stream), options(opts) {
+  Impl(std::ostream& out_stream, OtlpOptions opts)
+      : out(out_stream), options(opts), sampler(opts.sample_ratio) {
     if (!(options.sample_ratio >= 0.0 && options.sample_ratio <= 1.0)) {
       throw std::invalid_argument(
           fmt::format("trace sample ratio must be in [0, 1], got {}", options.sample_ratio));
@@ -264,6 +275,7 @@ struct OtlpTraceWriter::Impl {
 
   std::ostream& out;
   OtlpOptions options;
+  TraceSampler sampler;
   std::map<TraceKey, OpenTrace> open;
   std::map<std::uint64_t, TraceKey> by_age;
   std::uint64_t next_age = 0;
@@ -283,7 +295,7 @@ OtlpTraceWriter::OtlpTraceWriter(std::ostream& out, OtlpOptions options)
 OtlpTraceWriter::~OtlpTraceWriter() = default;
 
 void OtlpTraceWriter::on_span(const twin::SpanRecord& span) {
-  if (impl_->finished || !trace_sampled(span.trace_id, impl_->options.sample_ratio)) return;
+  if (impl_->finished || !impl_->sampler.sampled(span.trace_id)) return;
   const TraceKey key{span.trace_id.high, span.trace_id.low};
   if (impl_->recently_completed.contains(key)) {
     impl_->write_line({OwnedSpan(span)}, nullptr);
@@ -301,7 +313,7 @@ void OtlpTraceWriter::on_span(const twin::SpanRecord& span) {
 }
 
 void OtlpTraceWriter::on_entry(const twin::EntryRecord& entry) {
-  if (impl_->finished || !trace_sampled(entry.trace_id, impl_->options.sample_ratio)) return;
+  if (impl_->finished || !impl_->sampler.sampled(entry.trace_id)) return;
   const TraceKey key{entry.trace_id.high, entry.trace_id.low};
   if (auto trace = impl_->open.find(key); trace != impl_->open.end()) {
     impl_->close_trace(trace, &entry);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "doppel/model/input_error.hpp"
+#include "doppel/telemetry/name_ids.hpp"
 #include "doppel/telemetry/otlp_trace_writer.hpp"
 
 namespace doppel::telemetry {
@@ -86,7 +87,7 @@ int status_code(twin::Outcome outcome) {
 // --- traces.csv ------------------------------------------------------------------------------
 
 SpanCsvWriter::SpanCsvWriter(std::ostream& out, double sample_ratio, std::int64_t epoch_unix_s)
-    : out_(out), sample_ratio_(sample_ratio), epoch_unix_s_(epoch_unix_s) {
+    : out_(out), sampler_(sample_ratio), epoch_unix_s_(epoch_unix_s) {
   if (!(sample_ratio >= 0.0 && sample_ratio <= 1.0)) {
     throw std::invalid_argument(
         fmt::format("trace sample ratio must be in [0, 1], got {}", sample_ratio));
@@ -95,7 +96,7 @@ SpanCsvWriter::SpanCsvWriter(std::ostream& out, double sample_ratio, std::int64_
 }
 
 void SpanCsvWriter::on_span(const twin::SpanRecord& span) {
-  if (!trace_sampled(span.trace_id, sample_ratio_)) return;
+  if (!sampler_.sampled(span.trace_id)) return;
   const std::int64_t start = unix_us(span.start_s, epoch_unix_s_);
   const std::int64_t end = unix_us(span.end_s, epoch_unix_s_);
   const std::string parent =
@@ -112,17 +113,19 @@ struct ServiceLogWriter::Impl {
   std::ostream& out;
   std::int64_t epoch_unix_s;
   int max_lines_per_second;
-  // Per service: the simulated second last written in and the lines written in it.
-  std::map<std::string, std::pair<std::int64_t, int>, std::less<>> budget;
+  // Per service (by name id): the simulated second last written in and the lines written in
+  // it.
+  NameIds services;
+  std::vector<std::pair<std::int64_t, int>> budget;
   std::uint64_t written = 0;
   std::uint64_t suppressed = 0;
 
   void write(double time_s, std::string_view service, std::string_view level,
              const std::string& message) {
     const auto second = static_cast<std::int64_t>(std::floor(time_s));
-    auto it = budget.find(service);
-    if (it == budget.end()) it = budget.emplace(std::string(service), std::pair{second, 0}).first;
-    auto& [current, lines] = it->second;
+    const std::size_t id = services.id(service);
+    if (id == budget.size()) budget.emplace_back(second, 0);
+    auto& [current, lines] = budget[id];
     if (current != second) {
       current = second;
       lines = 0;
@@ -140,7 +143,7 @@ struct ServiceLogWriter::Impl {
 
 ServiceLogWriter::ServiceLogWriter(std::ostream& out, std::int64_t epoch_unix_s,
                                    int max_lines_per_second)
-    : impl_(std::make_unique<Impl>(Impl{out, epoch_unix_s, max_lines_per_second, {}, 0, 0})) {
+    : impl_(std::make_unique<Impl>(Impl{out, epoch_unix_s, max_lines_per_second, {}, {}, 0, 0})) {
   if (max_lines_per_second < 1) {
     throw std::invalid_argument("log lines per service per second must be at least 1");
   }
@@ -263,7 +266,7 @@ struct CausalEventLog::Impl {
   };
 
   std::ostream& out;
-  double sample_ratio;
+  TraceSampler sampler;
   std::int64_t epoch_unix_s;
   std::vector<std::string> processes;
   std::map<std::string, std::size_t, std::less<>> process_index;
@@ -375,7 +378,8 @@ struct CausalEventLog::Impl {
 
 CausalEventLog::CausalEventLog(const model::Topology& topology, std::ostream& out,
                                double sample_ratio, std::int64_t epoch_unix_s)
-    : impl_(std::make_unique<Impl>(Impl{out, sample_ratio, epoch_unix_s, {}, {}, {}, {}, 0})) {
+    : impl_(std::make_unique<Impl>(
+          Impl{out, TraceSampler(sample_ratio), epoch_unix_s, {}, {}, {}, {}, 0})) {
   for (const auto& service : topology.services) impl_->processes.push_back(service.name);
   for (const auto& datastore : topology.datastores) impl_->processes.push_back(datastore.name);
   impl_->processes.push_back("environment");
@@ -386,7 +390,7 @@ CausalEventLog::CausalEventLog(const model::Topology& topology, std::ostream& ou
 CausalEventLog::~CausalEventLog() = default;
 
 void CausalEventLog::on_span(const twin::SpanRecord& span) {
-  if (!trace_sampled(span.trace_id, impl_->sample_ratio)) return;
+  if (!impl_->sampler.sampled(span.trace_id)) return;
   Impl::Pending event;
   event.trace = span.trace_id;
   event.span_id = span.span_id;
@@ -454,20 +458,61 @@ void CausalEventLog::on_run_end(double /*end_time_s*/) {
 // --- profiles/<service>.folded ---------------------------------------------------------------
 
 struct CpuProfileRecorder::Impl {
+  // Every span comes here: services and operations are name ids (NameIds) and their
+  // stacks are found by indexing; names come back, sorted, only when the files are written.
   struct Call {
     double start_s = 0.0;
     double end_s = 0.0;
-    std::string_view callee_operation;
+    std::size_t callee_operation = 0;
     double callee_own_us = 0.0;
   };
+  // The stacks under one (service, operation), in microseconds: `svc;op` (own_us) and
+  // `svc;op;callee_op` (a few callees: a linear search). A callee operation with the empty
+  // name adds to own_us, as it did when stacks were keyed by their names.
+  struct Frame {
+    std::size_t service = 0;
+    std::size_t operation = 0;
+    double own_us = 0.0;
+    std::vector<std::pair<std::size_t, double>> callees;
+  };
+  static constexpr std::size_t kNoFrame = static_cast<std::size_t>(-1);
+
   std::filesystem::path dir;
-  // Client span id -> the callee's own time serving it (set when the callee's span ends).
-  std::unordered_map<std::uint64_t, std::pair<std::string_view, double>> served;
+  NameIds names;
+  std::size_t no_callee = names.id({});
+  // Client span id -> the callee's operation and own time serving it (set when the callee's
+  // span ends).
+  std::unordered_map<std::uint64_t, std::pair<std::size_t, double>> served;
   // Server span id -> the calls it made, as their client spans end.
   std::unordered_map<std::uint64_t, std::vector<Call>> calls_of;
-  // (service, operation, callee operation or "") -> microseconds. Views stay valid until the
-  // run ends, when the profiles are written.
-  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, double> stacks;
+  std::vector<std::vector<Call>> spare_call_lists;  // emptied, their storage kept
+  std::vector<Frame> frames;
+  std::vector<std::vector<std::size_t>> frame_by_ids;  // [service id][operation id]
+
+  Frame& frame(std::size_t service, std::size_t operation) {
+    if (service >= frame_by_ids.size()) frame_by_ids.resize(service + 1);
+    auto& by_operation = frame_by_ids[service];
+    if (operation >= by_operation.size()) by_operation.resize(operation + 1, kNoFrame);
+    if (by_operation[operation] == kNoFrame) {
+      by_operation[operation] = frames.size();
+      frames.push_back(Frame{service, operation, 0.0, {}});
+    }
+    return frames[by_operation[operation]];
+  }
+
+  void add(Frame& frame, std::size_t callee, double us) {
+    if (callee == no_callee) {
+      frame.own_us += us;
+      return;
+    }
+    for (auto& [id, total] : frame.callees) {
+      if (id == callee) {
+        total += us;
+        return;
+      }
+    }
+    frame.callees.emplace_back(callee, us);
+  }
 
   static double union_length(std::vector<Call>& calls) {
     std::sort(calls.begin(), calls.end(),
@@ -491,13 +536,20 @@ CpuProfileRecorder::~CpuProfileRecorder() = default;
 
 void CpuProfileRecorder::on_span(const twin::SpanRecord& span) {
   if (span.kind == twin::SpanKind::client) {
-    Impl::Call call{span.start_s, span.end_s, span.operation, 0.0};
+    Impl::Call call{span.start_s, span.end_s, impl_->no_callee, 0.0};
     if (auto it = impl_->served.find(span.span_id); it != impl_->served.end()) {
       call.callee_operation = it->second.first;
       call.callee_own_us = it->second.second;
       impl_->served.erase(it);
     }
-    if (span.parent_span_id != 0) impl_->calls_of[span.parent_span_id].push_back(call);
+    if (span.parent_span_id != 0) {
+      auto [it, inserted] = impl_->calls_of.try_emplace(span.parent_span_id);
+      if (inserted && !impl_->spare_call_lists.empty()) {
+        it->second = std::move(impl_->spare_call_lists.back());
+        impl_->spare_call_lists.pop_back();
+      }
+      it->second.push_back(call);
+    }
     return;
   }
   std::vector<Impl::Call> calls;
@@ -507,20 +559,37 @@ void CpuProfileRecorder::on_span(const twin::SpanRecord& span) {
   }
   const double busy_s = span.end_s - span.start_s - span.queue_s;
   const double own_us = std::max(0.0, busy_s - Impl::union_length(calls)) * 1e6;
-  impl_->stacks[{span.service, span.operation, {}}] += own_us;
+  const std::size_t operation = impl_->names.id(span.operation);
+  Impl::Frame& frame = impl_->frame(impl_->names.id(span.service), operation);
+  frame.own_us += own_us;
   for (const auto& call : calls) {
-    if (call.callee_own_us > 0.0) {
-      impl_->stacks[{span.service, span.operation, call.callee_operation}] += call.callee_own_us;
-    }
+    if (call.callee_own_us > 0.0) impl_->add(frame, call.callee_operation, call.callee_own_us);
   }
-  if (span.parent_span_id != 0) impl_->served[span.parent_span_id] = {span.operation, own_us};
+  if (span.parent_span_id != 0) impl_->served[span.parent_span_id] = {operation, own_us};
+  if (calls.capacity() > 0) {
+    calls.clear();
+    impl_->spare_call_lists.push_back(std::move(calls));
+  }
 }
 
 void CpuProfileRecorder::on_run_end(double /*end_time_s*/) {
   std::filesystem::create_directories(impl_->dir);
+  // (service, operation, callee operation or "") in name order, as the files list them.
+  using NamedStack = std::tuple<std::string_view, std::string_view, std::string_view>;
+  std::vector<std::pair<NamedStack, double>> named;
+  for (const auto& frame : impl_->frames) {
+    const std::string_view service = impl_->names.name(frame.service);
+    const std::string_view operation = impl_->names.name(frame.operation);
+    named.emplace_back(NamedStack{service, operation, {}}, frame.own_us);
+    for (const auto& [callee, us] : frame.callees) {
+      named.emplace_back(NamedStack{service, operation, impl_->names.name(callee)}, us);
+    }
+  }
+  std::sort(named.begin(), named.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string_view current;
   std::ofstream out;
-  for (const auto& [stack, us] : impl_->stacks) {
+  for (const auto& [stack, us] : named) {
     const auto& [service, operation, callee] = stack;
     if (!out.is_open() || service != current) {
       if (out.is_open()) out.close();
@@ -536,9 +605,11 @@ void CpuProfileRecorder::on_run_end(double /*end_time_s*/) {
     }
   }
   if (out.is_open()) out.close();
-  impl_->stacks.clear();
+  impl_->frames.clear();
+  impl_->frame_by_ids.clear();
   impl_->served.clear();
   impl_->calls_of.clear();
+  impl_->spare_call_lists.clear();
 }
 
 // --- all of them -------------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "doppel/telemetry/name_ids.hpp"
+
 namespace doppel::telemetry {
 namespace {
 
@@ -32,21 +34,20 @@ struct ServiceAccumulator {
   OutcomeCounts call_outcomes{};
 };
 
-// Accumulators in a fixed order (topology first), found by name.
+// Accumulators in a fixed order (topology first, then as names are first seen), found by
+// the name's id: every span comes here.
 template <typename Accumulator>
 class NamedAccumulators {
  public:
   Accumulator& get(std::string_view name) {
-    const auto found = index_.find(name);
-    if (found != index_.end()) return items_[found->second];
-    index_.emplace(std::string(name), items_.size());
-    items_.emplace_back();
-    return items_.back();
+    const std::size_t id = ids_.id(name);
+    if (id == items_.size()) items_.emplace_back();
+    return items_[id];
   }
   const std::vector<Accumulator>& items() const { return items_; }
 
  private:
-  std::map<std::string, std::size_t, std::less<>> index_;
+  NameIds ids_;
   std::vector<Accumulator> items_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -25,6 +26,43 @@ TEST(PercentileOfSorted, PicksASampleNotAnInterpolation) {
   EXPECT_EQ(percentile_of_sorted(sorted, 90.0), 9.0);
   EXPECT_EQ(percentile_of_sorted(sorted, 91.0), 10.0);
   EXPECT_EQ(percentile_of_sorted({}, 50.0), 0.0);
+}
+
+TEST(SelectPercentiles, GivesWhatSortingGivesForAnyOrderOfPercentiles) {
+  std::mt19937_64 random(7);
+  // Few distinct values: ties at the ranks are the case a selection could get wrong.
+  std::uniform_int_distribution<int> few(0, 9);
+  std::lognormal_distribution<double> latency(2.0, 1.0);
+  const std::vector<double> percentiles{99.0, 50.0, 90.0, 50.0, 100.0, 0.1};
+  for (const std::size_t n : {1u, 2u, 3u, 10u, 99u, 100u, 101u, 1000u}) {
+    for (const bool ties : {false, true}) {
+      std::vector<double> samples;
+      for (std::size_t i = 0; i < n; ++i) {
+        samples.push_back(ties ? double(few(random)) : latency(random));
+      }
+      std::vector<double> sorted = samples;
+      std::sort(sorted.begin(), sorted.end());
+      std::vector<double> results(percentiles.size(), -1.0);
+      select_percentiles(samples, percentiles, results);
+      for (std::size_t i = 0; i < percentiles.size(); ++i) {
+        EXPECT_EQ(results[i], percentile_of_sorted(sorted, percentiles[i]))
+            << "n " << n << " p" << percentiles[i] << (ties ? " with ties" : "");
+      }
+      std::sort(samples.begin(), samples.end());
+      EXPECT_EQ(samples, sorted) << "reordered, never changed";
+    }
+  }
+}
+
+TEST(SelectPercentiles, NoSamplesGiveZerosAndSizesMustMatch) {
+  std::vector<double> none;
+  const std::vector<double> percentiles{50.0, 99.0};
+  std::vector<double> results{-1.0, -1.0};
+  select_percentiles(none, percentiles, results);
+  EXPECT_EQ(results, (std::vector<double>{0.0, 0.0}));
+  std::vector<double> one_result(1);
+  std::vector<double> samples{1.0, 2.0};
+  EXPECT_THROW(select_percentiles(samples, percentiles, one_result), std::invalid_argument);
 }
 
 TEST(LatencyHistogram, EmptyReportsZeros) {

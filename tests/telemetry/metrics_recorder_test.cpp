@@ -176,6 +176,42 @@ TEST(MetricsRecorder, PercentilesAreExactPerWindow) {
   EXPECT_EQ(rows[1].at("back_lat_99"), "250");
 }
 
+TEST(MetricsRecorder, AWrittenWindowLeavesNothingBehindForALaterOne) {
+  // A written window's storage is reused: none of its samples or counts may show again.
+  const auto rows = parse_csv(record([](MetricsRecorder& recorder) {
+    for (int i = 1; i <= 50; ++i) {
+      recorder.on_span(server_span("back", 0.0, 0.9, twin::Outcome::error));
+      recorder.on_span(client_span("front", "back", 0.0, 0.9, 1));
+      recorder.on_span(client_span("front", "db", 0.0, 0.9));
+      recorder.on_span(server_span("db", 0.9, 0.9, twin::Outcome::rejected));
+      recorder.on_entry(entry("home", 0.0, 0.9));
+    }
+    for (int second = 3; second < 6; ++second) {
+      recorder.on_span(server_span("back", second + 0.1, second + 0.101));
+    }
+    recorder.on_span(client_span("front", "db", 5.0, 5.002));
+    recorder.on_entry(entry("api", 5.0, 5.003));
+    recorder.on_run_end(6.0);
+  }));
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[0].at("back_rps"), "50");
+  EXPECT_EQ(rows[0].at("back_lat_99"), "900");
+  for (std::size_t row = 3; row < 6; ++row) {
+    EXPECT_EQ(rows[row].at("back_rps"), "1") << row;
+    EXPECT_EQ(rows[row].at("back_err"), "0") << row;
+    EXPECT_EQ(rows[row].at("back_lat_50"), "1") << row;
+    EXPECT_EQ(rows[row].at("back_lat_99"), "1") << row;
+    EXPECT_EQ(rows[row].at("front_retries"), "0") << row;
+    EXPECT_EQ(rows[row].at("db_refused"), "0") << row;
+    EXPECT_EQ(rows[row].at("route_home_rps"), "0") << row;
+  }
+  EXPECT_EQ(rows[5].at("db_rps"), "1");
+  EXPECT_EQ(rows[5].at("db_lat_99"), "2");
+  EXPECT_EQ(rows[5].at("route_api_lat_99"), "3");
+  EXPECT_EQ(rows[5].at("all_routes_rps"), "1");
+  EXPECT_EQ(rows[5].at("all_routes_lat_50"), "3");
+}
+
 TEST(MetricsRecorder, ErrorRatesRetriesAndDatastoreCalls) {
   const auto rows = parse_csv(record([](MetricsRecorder& recorder) {
     recorder.on_span(server_span("front", 0.0, 0.1));

@@ -1,6 +1,6 @@
 // Latency distributions: one percentile definition, computed two ways.
 //
-// Exact: sort a window's samples (metrics.csv, memory bounded by one window). Approximate:
+// Exact: select from a window's samples (metrics.csv, memory bounded by one window). Approximate:
 // a log-bucket histogram whose size depends on the value range, never on the number of
 // samples (summary.json over a whole run). Both use the nearest-rank definition, so on the
 // same samples they agree within the histogram's relative accuracy.
@@ -20,6 +20,13 @@ std::size_t nearest_rank(std::size_t n, double percentile);
 // The nearest-rank percentile of ascending-sorted samples: the smallest sample such that at
 // least p% of the samples are <= it. 0 for no samples.
 double percentile_of_sorted(std::span<const double> sorted, double percentile);
+
+// The same nearest-rank percentiles of unsorted samples, exactly the values a sort then
+// percentile_of_sorted would give, found by selection: O(n) per percentile instead of the
+// sort's O(n log n). Reorders `samples`. results[i] is percentiles[i]'s (any order); 0 for no
+// samples. The two spans must have the same size.
+void select_percentiles(std::span<double> samples, std::span<const double> percentiles,
+                        std::span<double> results);
 
 // A histogram with logarithmic buckets (as in DDSketch): bucket i holds values in
 // (gamma^(i-1), gamma^i] with gamma = (1+a)/(1-a), and reports 2*gamma^i/(gamma+1), which is

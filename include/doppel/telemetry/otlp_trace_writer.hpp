@@ -28,6 +28,18 @@ struct OtlpOptions {
 // ratio * 2^64. The same id gets the same verdict in every run and every process.
 bool trace_sampled(const twin::TraceId& trace_id, double sample_ratio);
 
+// The same verdicts, with the ratio's threshold worked out once: the writers ask for every
+// span of a run.
+class TraceSampler {
+ public:
+  explicit TraceSampler(double sample_ratio);
+  bool sampled(const twin::TraceId& trace_id) const;
+
+ private:
+  bool all_ = false;
+  std::uint64_t below_ = 0;  // keep iff the id's mix is below this; 0 keeps none
+};
+
 class OtlpTraceWriter final : public twin::TwinObserver {
  public:
   // `out` must outlive the writer. Throws std::invalid_argument for a ratio outside [0, 1].

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "doppel/model/topology.hpp"
+#include "doppel/telemetry/otlp_trace_writer.hpp"
 #include "doppel/twin/observer.hpp"
 
 namespace doppel::telemetry {
@@ -40,7 +41,7 @@ class SpanCsvWriter final : public twin::TwinObserver {
 
  private:
   std::ostream& out_;
-  double sample_ratio_;
+  TraceSampler sampler_;
   std::int64_t epoch_unix_s_;
   std::uint64_t rows_ = 0;
 };
