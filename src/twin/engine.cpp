@@ -305,7 +305,20 @@ struct CallRun final : Resumable {
   CallRun(Engine& engine, Deadlines& deadlines) : engine(&engine), waiter(deadlines) {}
   void resume(bool signaled) override;
 
-  enum class Stage { gateway_delay, acquiring, exchanging, lost, backoff };
+  enum class Stage {
+    gateway_delay,
+    acquiring,
+    exchanging,  // latency network: until the reply or the deadline
+    lost,
+    backoff,
+    // Flow network: a transfer's delays and comm, the wait for the reply in between.
+    transfer_lost,
+    transfer_delay,
+    transfer_comm,
+    awaiting_reply,
+  };
+  enum class Leg { request, response };
+  enum class TransferEnd { done, timed_out, failed };
   Engine* engine;
   Waiter waiter;
   Stage stage = Stage::exchanging;
@@ -322,6 +335,17 @@ struct CallRun final : Resumable {
   bool holds_connection = false;              // from the edge's pool
   std::uint64_t pool_token = 0;               // its wait in the pool's queue
   Outcome lost_outcome = Outcome::timeout;    // what a `lost` wait ends in
+  // Flow network: the exchange's legs (transfer(), flow_exchange()).
+  Leg leg = Leg::request;
+  Server* server = nullptr;
+  double loss = 0.0;  // the callee service's packet loss
+  const HostState* from = nullptr;
+  const HostState* to = nullptr;
+  std::int64_t bytes = 0;
+  TransferEnd transfer_end = TransferEnd::done;  // what a `transfer_lost` wait ends in
+  std::size_t comm = 0;                          // CommCompletions id while in flight
+  Outcome reply = Outcome::ok;
+  std::uint64_t reply_version = 0;
 };
 
 // What a callback-driven request does with its calls: an operation's steps (sequential calls,
@@ -458,6 +482,11 @@ class Engine {
   void begin_call(CallRun& run);
   void start_attempt(CallRun& run);
   void exchange_by_callbacks(CallRun& run);
+  void transfer_by_callbacks(CallRun& run, const HostState& from, const HostState& to,
+                             std::int64_t bytes, double extra_s);
+  void transfer_lost(CallRun& run, double delay_s, CallRun::TransferEnd end);
+  void start_comm(CallRun& run);
+  void transfer_ended(CallRun& run, CallRun::TransferEnd end);
   void lose_attempt(CallRun& run, double delay_s, Outcome outcome);
   void end_attempt(CallRun& run, Outcome outcome, std::uint64_t reply_version);
   void resume_call(CallRun& run, bool signaled);
@@ -520,6 +549,7 @@ class Engine {
   std::vector<CallRun*> free_call_runs_;
   std::vector<std::unique_ptr<PlanRun>> plan_runs_;
   std::vector<PlanRun*> free_plan_runs_;
+  CommCompletions comms_{stats_.simgrid};
   std::vector<std::unique_ptr<model::EdgePolicy>> replaced_policies_;
   // Route tables installed at run time: entry targets point into them.
   std::vector<std::unique_ptr<model::Gateway>> replaced_gateways_;
@@ -1980,6 +2010,13 @@ void Engine::exchange_by_callbacks(CallRun& run) {
     return;
   }
   const double extra_s = extra_latency(edge, target);
+  if (options_.network == TwinOptions::NetworkModel::flow) {
+    run.leg = CallRun::Leg::request;
+    run.server = server;
+    run.loss = server->service != nullptr ? server->service->loss : 0.0;
+    transfer_by_callbacks(run, *run.caller->host, *server->host, call.spec->request_bytes, extra_s);
+    return;
+  }
   const int from = run.caller->host->index;
   const int to = server->host->index;
   double there = extra_s;
@@ -2022,6 +2059,118 @@ void Engine::exchange_by_callbacks(CallRun& run) {
   schedule(now() + there, [this, server, request] { arrive(*server, request); });
   run.stage = CallRun::Stage::exchanging;
   run.waiter.wait_then(run.deadline - now(), run);
+}
+
+// transfer() without an actor: the transfer's end goes to transfer_ended.
+void Engine::transfer_by_callbacks(CallRun& run, const HostState& from, const HostState& to,
+                                   std::int64_t bytes, double extra_s) {
+  using End = CallRun::TransferEnd;
+  run.from = &from;
+  run.to = &to;
+  run.bytes = bytes;
+  if (from.index != to.index) {
+    if (blocked(from.index, to.index)) {
+      transfer_lost(run, run.deadline - now(), End::timed_out);
+      return;
+    }
+    if (lossy_) {
+      bool failed = false;
+      const double resend = loss_delay_s(from.index, to.index, run.loss, failed);
+      if (failed) {
+        const bool in_time = resend < run.deadline - now();
+        transfer_lost(run, in_time ? resend : run.deadline - now(),
+                      in_time ? End::failed : End::timed_out);
+        return;
+      }
+      extra_s += resend;
+    }
+  }
+  if (extra_s > 0) {
+    if (extra_s > run.deadline - now()) {
+      transfer_lost(run, run.deadline - now(), End::timed_out);
+      return;
+    }
+    run.stage = CallRun::Stage::transfer_delay;
+    run.waiter.arm();
+    run.waiter.wait_then(extra_s, run);
+    return;
+  }
+  start_comm(run);
+}
+
+void Engine::transfer_lost(CallRun& run, double delay_s, CallRun::TransferEnd end) {
+  if (delay_s <= 0) {
+    transfer_ended(run, end);
+    return;
+  }
+  run.transfer_end = end;
+  run.stage = CallRun::Stage::transfer_lost;
+  run.waiter.arm();
+  run.waiter.wait_then(delay_s, run);
+}
+
+void Engine::start_comm(CallRun& run) {
+  using End = CallRun::TransferEnd;
+  const HostState& from = *run.from;
+  const HostState& to = *run.to;
+  if (from.index == to.index) {
+    transfer_ended(run, End::done);
+    return;
+  }
+  // sendto towards a host that is off aborts SimGrid 3.32 (SIMGRID.md).
+  if (!to.host->is_on() || !from.host->is_on()) {
+    transfer_ended(run, End::failed);
+    return;
+  }
+  const double remaining = run.deadline - now();
+  if (remaining <= 0) {
+    transfer_ended(run, End::timed_out);
+    return;
+  }
+  const std::uint64_t token = run.waiter.arm();
+  run.comm = comms_.start(from.host, to.host,
+                          static_cast<std::uint64_t>(std::max<std::int64_t>(run.bytes, 0)),
+                          run.waiter, token);
+  run.stage = CallRun::Stage::transfer_comm;
+  run.waiter.wait_then(remaining, run);
+}
+
+// flow_exchange's steps between and after the transfers.
+void Engine::transfer_ended(CallRun& run, CallRun::TransferEnd end) {
+  using End = CallRun::TransferEnd;
+  if (end == End::timed_out) {
+    end_attempt(run, Outcome::timeout, 0);
+    return;
+  }
+  if (end == End::failed) {
+    end_attempt(run, Outcome::unavailable, 0);
+    return;
+  }
+  if (run.leg == CallRun::Leg::response) {
+    Outcome outcome = Outcome::ok;
+    if (run.reply != Outcome::ok) {
+      outcome = run.reply == Outcome::unavailable ? Outcome::unavailable : Outcome::error;
+    }
+    end_attempt(run, outcome, run.reply_version);
+    return;
+  }
+  Request* request = new_request();
+  request->trace = run.trace.trace;
+  request->span_id = next_span_id();
+  request->parent_span_id = run.span.span_id;
+  request->op = run.call->op;
+  request->arrival_s = now();
+  request->reply_to = &run.waiter;
+  request->token = run.waiter.arm();
+  request->key = run.key;
+  const auto delivery = deliver(*run.server, request);
+  if (delivery != Delivery::accepted) {
+    run.waiter.disarm();
+    end_attempt(run, delivery == Delivery::rejected ? Outcome::rejected : Outcome::unavailable, 0);
+    return;
+  }
+  run.stage = CallRun::Stage::awaiting_reply;
+  run.waiter.wait_then(std::max(0.0, run.deadline - now()), run);
 }
 
 // The attempt ends in `outcome` after `delay_s` in which nothing answers (a transfer lost).
@@ -2096,6 +2245,32 @@ void Engine::resume_call(CallRun& run, bool signaled) {
       return;
     case CallRun::Stage::backoff:
       start_attempt(run);
+      return;
+    case CallRun::Stage::transfer_lost:
+      transfer_ended(run, run.transfer_end);
+      return;
+    case CallRun::Stage::transfer_delay:
+      start_comm(run);
+      return;
+    case CallRun::Stage::transfer_comm:
+      if (!signaled) {
+        comms_.cancel(run.comm);
+        transfer_ended(run, CallRun::TransferEnd::timed_out);
+        return;
+      }
+      transfer_ended(run, run.waiter.reply_outcome == Outcome::ok ? CallRun::TransferEnd::done
+                                                                  : CallRun::TransferEnd::failed);
+      return;
+    case CallRun::Stage::awaiting_reply:
+      if (!signaled) {
+        end_attempt(run, Outcome::timeout, 0);  // the callee goes on; its reply is dropped
+        return;
+      }
+      run.reply = run.waiter.reply_outcome;
+      run.reply_version = run.waiter.reply_version;
+      run.leg = CallRun::Leg::response;
+      transfer_by_callbacks(run, *run.server->host, *run.caller->host,
+                            run.call->spec->response_bytes, 0.0);
       return;
   }
 }
@@ -2566,8 +2741,8 @@ RunStats Engine::run() {
   // One engine per process, kept until exit: its actors end with the process.
   auto* engine = new sg::Engine(&argc, argv);
   callbacks_ = options_.requests == TwinOptions::Requests::callbacks &&
-               options_.network == TwinOptions::NetworkModel::latency &&
                options_.cpu_model == TwinOptions::CpuModel::processor_sharing;
+  if (callbacks_ && options_.network == TwinOptions::NetworkModel::flow) comms_.connect();
   sg::Engine::set_config("contexts/stack-size:128");
   build_platform();
   build_model();

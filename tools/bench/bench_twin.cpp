@@ -95,7 +95,7 @@ void set_total_rate(Topology& topology, double rps) {
 }
 
 int run_one(const std::string& file, const std::string& engine, const std::string& network,
-            double rps, double duration) {
+            const std::string& requests, double rps, double duration) {
   auto topology = doppel::model::load_topology(file);
   set_total_rate(topology, rps);
   nlohmann::json out{
@@ -112,6 +112,9 @@ int run_one(const std::string& file, const std::string& engine, const std::strin
     options.duration_s = duration;
     options.network =
         network == "flow" ? TwinOptions::NetworkModel::flow : TwinOptions::NetworkModel::latency;
+    options.requests =
+        requests == "actors" ? TwinOptions::Requests::actors : TwinOptions::Requests::callbacks;
+    out["requests"] = requests;
     double start_rss = 0;
     options.on_start = [&](doppel::twin::TwinRuntime&) { start_rss = rss_mb(); };
     const auto stats = doppel::twin::run_twin(topology, options, observers);
@@ -274,6 +277,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"doppel", "bare"}));
   app.add_option("--network", network, "latency or flow")
       ->check(CLI::IsMember({"latency", "flow"}));
+  std::string requests = "callbacks";
+  app.add_option("--requests", requests,
+                 "callbacks (the default) or actors: how the engine carries out calls")
+      ->check(CLI::IsMember({"callbacks", "actors"}));
   app.add_option("--rps", rps, "Total request rate");
   app.add_option("--duration", duration, "Simulated seconds");
   bool floor = false;
@@ -288,7 +295,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
-    if (one) return run_one(file, engine, network, rps, duration);
+    if (one) return run_one(file, engine, network, requests, rps, duration);
     if (!primitive.empty()) return run_primitive(primitive, count);
     char self[4096] = {};
     const auto n = readlink("/proc/self/exe", self, sizeof self - 1);

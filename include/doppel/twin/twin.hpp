@@ -43,8 +43,8 @@ struct TwinOptions {
 
   // How a request's call plan (calls, retries, pools, parallel groups) is carried out:
   //  - callbacks: a state machine per request and per call, advanced by kernel callbacks
-  //    (replies, deadlines, CPU completions): no actor is woken per call (the default; used
-  //    with the latency network and processor_sharing, the other combinations use actors);
+  //    (replies, deadlines, CPU completions, the ends of flow transfers): no actor is woken
+  //    per call (the default; with CpuModel::simgrid_executions requests use actors);
   //  - actors: the caller's actor (a worker, or a runner for entries and parallel branches)
   //    blocks for each call, the reference the former is tested against (tests/twin).
   // Both simulate the same thing; only events at the same simulated instant may be ordered
