@@ -15,6 +15,7 @@
 #include "doppel/faults/scenario.hpp"
 #include "doppel/model/distribution.hpp"
 #include "doppel/model/input_error.hpp"
+#include "doppel/telemetry/name_ids.hpp"
 #include "doppel/telemetry/rca_dataset.hpp"
 #include "doppel/telemetry/telemetry_suite.hpp"
 #include "doppel/twin/runtime.hpp"
@@ -209,25 +210,29 @@ class PropagationRecorder final : public twin::TwinObserver {
   PropagationRecorder(double fault_start_s, std::string faulted_edge)
       : start_s_(fault_start_s), faulted_edge_(std::move(faulted_edge)) {}
 
-  // Every span of the run comes here: lookups by string_view, names built once per stream.
+  // Every span of the run comes here (~1M in a 10-minute case): names become ids, streams
+  // are found by them; a stream's name is built once, when its first span comes.
   void on_span(const twin::SpanRecord& span) override {
+    const std::size_t service = names_.id(span.service);
+    if (service >= by_service_.size()) by_service_.resize(service + 1);
+    ByService& of_service = by_service_[service];
     if (span.kind == twin::SpanKind::server) {
-      auto& hosts = entry(instance_hosts_, span.service);
+      if (!of_service.instance_hosts) {
+        of_service.instance_hosts = &instance_hosts_[std::string(span.service)];
+      }
+      auto& hosts = *of_service.instance_hosts;
       if (!span.host.empty() && !hosts.count(span.instance)) {
         hosts.emplace(span.instance, std::string(span.host));
       }
-      auto it = streams_.find(span.service);
-      if (it == streams_.end()) it = streams_.emplace(std::string(span.service), Stream{}).first;
-      observe(it->second, span);
+      if (!of_service.server) of_service.server = &streams_[std::string(span.service)];
+      observe(*of_service.server, span);
       return;
     }
-    auto& by_peer = entry(edge_streams_, span.service);
-    auto it = by_peer.find(span.peer);
-    if (it == by_peer.end()) {
-      Stream* stream = &streams_[fmt::format("{}->{}", span.service, span.peer)];
-      it = by_peer.emplace(std::string(span.peer), stream).first;
-    }
-    observe(*it->second, span);
+    const std::size_t peer = names_.id(span.peer);
+    if (peer >= of_service.edges.size()) of_service.edges.resize(peer + 1, nullptr);
+    Stream*& edge = of_service.edges[peer];
+    if (!edge) edge = &streams_[fmt::format("{}->{}", span.service, span.peer)];
+    observe(*edge, span);
   }
 
   // Replication shows in the datastores' gauges, not in spans: a replica whose measured lag
@@ -329,6 +334,8 @@ class PropagationRecorder final : public twin::TwinObserver {
     double slow_ms = 0.0;
     double baseline_anomaly_share = 0.0;
     std::map<std::int64_t, Window> windows;
+    Window* last_window = nullptr;  // windows[last_second]
+    std::int64_t last_second = 0;
     std::uint64_t failed_total = 0;
     std::uint64_t slow_total = 0;
 
@@ -392,7 +399,13 @@ class PropagationRecorder final : public twin::TwinObserver {
     }
     if (!stream.thresholds_set) stream.set_thresholds();
     const bool slow = !failed && stream.slow_ms > 0.0 && ms > stream.slow_ms;
-    auto& window = stream.windows[static_cast<std::int64_t>(std::floor(span.end_s))];
+    // Spans end in time order, so nearly all of them fall in the window the last one did.
+    const auto second = static_cast<std::int64_t>(std::floor(span.end_s));
+    if (!stream.last_window || stream.last_second != second) {
+      stream.last_window = &stream.windows[second];
+      stream.last_second = second;
+    }
+    auto& window = *stream.last_window;
     if ((failed || slow) && window.failed + window.slow == 0) window.first_anomaly_s = span.end_s;
     ++window.spans;
     window.failed += failed ? 1 : 0;
@@ -407,16 +420,16 @@ class PropagationRecorder final : public twin::TwinObserver {
 
   double start_s_;
   std::string faulted_edge_;
-  template <typename Value>
-  static Value& entry(std::map<std::string, Value, std::less<>>& map, std::string_view key) {
-    auto it = map.find(key);
-    if (it == map.end()) it = map.emplace(std::string(key), Value{}).first;
-    return it->second;
-  }
 
   std::map<std::string, std::map<int, std::string>, std::less<>> instance_hosts_;
-  // caller -> callee -> its stream in streams_ (std::map nodes do not move).
-  std::map<std::string, std::map<std::string, Stream*, std::less<>>, std::less<>> edge_streams_;
+  // What a service's name id leads to; pointers into the std::maps, whose nodes do not move.
+  struct ByService {
+    std::map<int, std::string>* instance_hosts = nullptr;
+    Stream* server = nullptr;
+    std::vector<Stream*> edges;  // by the callee's name id; null until its first call
+  };
+  telemetry::NameIds names_;
+  std::vector<ByService> by_service_;
   struct ReplicationLag {
     double baseline_ms = 0.0;
     std::optional<double> deviated_at_s;
