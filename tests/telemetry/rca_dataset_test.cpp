@@ -170,6 +170,46 @@ TEST(CausalEventLog, VectorClocksOrderACallChainAndConcurrentEvents) {
   EXPECT_EQ(back_home["clock"], (nlohmann::json{{"front", 2}, {"back", 2}}));
 }
 
+TEST(CausalEventLog, EveryLineIsExactlyWhatNlohmannJsonWritesForIt) {
+  // events.jsonl is written without building JSON objects: each line must still be, byte for
+  // byte, nlohmann::json's dump() of its own content (sorted keys, its number and escape
+  // formats), as it was when nlohmann wrote it. Names with escapes and UTF-8 included.
+  auto topology = testing::small_topology();
+  topology.services[1].name = "b\"a\\c\tk\x01";
+  topology.datastores[0].name =
+      "d\xc3\xa9"
+      "b";  // "db" with an e-acute
+  std::ostringstream out;
+  CausalEventLog log(topology, out, 1.0, 1700000000);
+  Chain chain;
+  chain.call.peer = chain.served.service = topology.services[1].name;
+  chain.call.operation = chain.served.operation = "g\"et";
+  auto refused = client_span("front", topology.datastores[0].name, 1.0, 1.0000001, 0,
+                             twin::Outcome::pool_timeout);
+  refused.trace_id = chain.root.trace_id;
+  refused.span_id = 4;
+  refused.parent_span_id = 1;
+  log.on_span(refused);
+  for (const auto& span : chain.in_end_order()) log.on_span(span);
+  for (double time_s : {0.1, 354.0, 1e-7, 123456789.125, 2.0 / 3.0}) {
+    auto span = server_span("front", time_s, time_s + 1.0);
+    span.trace_id = {7, 7};
+    span.span_id = 10;
+    span.parent_span_id = 9;
+    log.on_span(span);
+  }
+  log.on_event({1.0025, "fault_start", "db", {{"fault", "datastore_crash"}}});
+  log.on_run_end(2.0);
+
+  const auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 1u + 4u + 10u + 1u);  // refused, the chain, 5 served, the fault
+  for (const auto& line : lines) {
+    EXPECT_EQ(nlohmann::json::parse(line).dump(), line);
+  }
+  EXPECT_NE(out.str().find("\"operation\":\"g\\\"et\""), std::string::npos);
+  EXPECT_NE(out.str().find("\"time_s\":354.0,"), std::string::npos);
+}
+
 TEST(CausalEventLog, AResponseAfterTheCallerGaveUpIsNoCause) {
   std::ostringstream out;
   const auto topology = testing::small_topology();
