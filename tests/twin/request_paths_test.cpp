@@ -183,6 +183,9 @@ TEST(TwinRequestPaths, FlowNetworkGivesTheSameRecords) {
   expect_same_records({"topologies/online-boutique.json", 1.0, 5.0, false, kFlow});
   expect_same_records({"topologies/online-boutique.json", 5.0, 3.0, false, kFlow});
   expect_same_records({"topologies/online-boutique.json", 1.0, 5.0, true, kFlow});
+}
+
+TEST(TwinRequestPaths, FlowNetworkPoolsRetriesBreakersAndStoresGiveTheSameRecords) {
   for (const char* fixture : {"pool.json", "retry.json", "breaker.json", "stale.json"}) {
     expect_same_records({fixture, 1.0, 10.0, false, kFlow});
   }
