@@ -1,6 +1,7 @@
 #include "doppel/experiments/candidates.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -159,6 +160,12 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
       for (const auto& host : *hosts) services_on_host[host].push_back(service.name);
     }
   }
+  // Replicated services pinned to the same hosts: stress on all of them is one simulation too.
+  std::map<std::set<std::string>, std::vector<std::string>> services_on_hosts;
+  for (const auto& service : topology.services) {
+    const auto hosts = pinned_hosts(service);
+    if (hosts && hosts->size() > 1) services_on_hosts[*hosts].push_back(service.name);
+  }
   std::vector<Candidate> candidates = {no_fault()};
   std::set<std::string> stressed_hosts;
   const auto stress_host = [&](const std::string& host) {
@@ -189,23 +196,44 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
     if (host && services_on_host[*host].size() > 1) {
       stress_host(*host);
     } else {
-      for (const double share : options.cpu_stress_share) {
-        candidates.push_back(
-            make("cpu_stress", name, fmt::format("{:g}%", share * 100.0),
-                 fmt::format("{:g}% of the cores of {}'s hosts taken", share * 100.0, name),
-                 Json{{"target", target}, {"parameters", {{"share", share}}}}));
-      }
       const auto pinned = pinned_hosts(service);
+      const bool alike = pinned && pinned->size() > 1 && services_on_hosts[*pinned].size() > 1;
+      const std::string hosts = pinned ? fmt::format("{}", fmt::join(*pinned, "+")) : "";
+      if (!alike) {
+        for (const double share : options.cpu_stress_share) {
+          candidates.push_back(
+              make("cpu_stress", name, fmt::format("{:g}%", share * 100.0),
+                   fmt::format("{:g}% of the cores of {}'s hosts taken", share * 100.0, name),
+                   Json{{"target", target}, {"parameters", {{"share", share}}}}));
+        }
+      } else if (stressed_hosts.insert(hosts).second) {
+        // Named after the hosts, listing the services pinned to exactly them.
+        const auto& sharing = services_on_hosts[*pinned];
+        for (const double share : options.cpu_stress_share) {
+          Candidate stress =
+              make("cpu_stress", hosts, fmt::format("{:g}%", share * 100.0),
+                   fmt::format("{:g}% of the cores of {} taken (they run {})", share * 100.0,
+                               fmt::join(*pinned, " and "), fmt::join(sharing, ", ")),
+                   Json{{"target", target}, {"parameters", {{"share", share}}}});
+          stress.components = sharing;
+          candidates.push_back(std::move(stress));
+        }
+      }
       if (on_several_hosts(topology, service) && pinned) {
         for (const auto& one : *pinned) stress_host(one);
       } else if (on_several_hosts(topology, service)) {
-        // Hosts the twin picks: which one is not known here, so "one of them".
-        for (const double share : options.cpu_stress_share) {
-          candidates.push_back(make(
-              "cpu_stress", name, fmt::format("one host {:g}%", share * 100.0),
-              fmt::format("{:g}% of the cores of one of {}'s hosts taken", share * 100.0, name),
-              Json{{"target", {{"service", name}, {"mode", "one"}}},
-                   {"parameters", {{"share", share}}}}));
+        // Hosts the twin picks in a zone: each instance's host in turn (the host of
+        // instance k is the twin's choice, not re-derived here). Instances sharing a host
+        // are identical runs, summed into the same cause.
+        for (int instance = 0; instance < service.replicas; ++instance) {
+          for (const double share : options.cpu_stress_share) {
+            candidates.push_back(make(
+                "cpu_stress", name, fmt::format("instance {} host {:g}%", instance, share * 100.0),
+                fmt::format("{:g}% of the cores of the host of {}/{} taken", share * 100.0, name,
+                            instance),
+                Json{{"target", {{"service", name}, {"instance", instance}}},
+                     {"parameters", {{"share", share}}}}));
+          }
         }
       }
     }
@@ -220,10 +248,17 @@ std::vector<Candidate> auto_candidates(const model::Topology& topology,
                fmt::format("{:g}% of packets to and from {} lost", rate * 100.0, name),
                Json{{"target", target}, {"parameters", {{"rate", rate}}}}));
     }
-    candidates.push_back(make("instance_crash", name, "one",
-                              fmt::format("one instance of {} crashes", name),
-                              Json{{"target", {{"service", name}, {"mode", "one"}}}}));
-    if (service.replicas > 1) {
+    if (service.replicas <= 1) {
+      candidates.push_back(make("instance_crash", name, "one",
+                                fmt::format("one instance of {} crashes", name),
+                                Json{{"target", {{"service", name}, {"mode", "one"}}}}));
+    } else {
+      // Which instance matters: its host's metrics fall, the others' do not.
+      for (int instance = 0; instance < service.replicas; ++instance) {
+        candidates.push_back(make("instance_crash", name, fmt::format("instance {}", instance),
+                                  fmt::format("instance {} of {} crashes", instance, name),
+                                  Json{{"target", {{"service", name}, {"instance", instance}}}}));
+      }
       candidates.push_back(make("instance_crash", name, "all",
                                 fmt::format("every instance of {} crashes", name),
                                 Json{{"target", target}}));
@@ -394,6 +429,103 @@ std::vector<Candidate> load_candidates(const std::filesystem::path& file,
                      "not valid JSON");
   }
   return parse_candidates(document, file.string(), topology);
+}
+
+namespace {
+
+// The magnitude parameters auto_candidates varies, with how their variants are labelled.
+struct MagnitudeScale {
+  const char* parameter;
+  bool geometric;  // times and factors grow by ratios, shares and rates by steps
+  double resolution;
+  std::string (*label)(double value);   // in the variant's name: "50ms"
+  std::string (*spoken)(double value);  // in its description: "50 ms"
+};
+
+constexpr MagnitudeScale kMagnitudeScales[] = {
+    {"ms", true, 1.0, [](double v) { return fmt::format("{:g}ms", v); },
+     [](double v) { return fmt::format("{:g} ms", v); }},
+    {"lag_ms", true, 1.0, [](double v) { return fmt::format("{:g}ms", v); },
+     [](double v) { return fmt::format("{:g} ms", v); }},
+    {"factor", true, 0.1, [](double v) { return fmt::format("x{:g}", v); },
+     [](double v) { return fmt::format("{:g}x", v); }},
+    {"share", false, 0.01, [](double v) { return fmt::format("{:g}%", v * 100.0); },
+     [](double v) { return fmt::format("{:g}%", v * 100.0); }},
+    {"rate", false, 0.01, [](double v) { return fmt::format("{:g}%", v * 100.0); },
+     [](double v) { return fmt::format("{:g}%", v * 100.0); }},
+};
+
+// The candidate's one magnitude parameter and its value, when it has exactly one injection
+// with exactly one parameter that is a magnitude.
+std::optional<std::pair<const MagnitudeScale*, double>> magnitude_of(const Candidate& candidate) {
+  if (candidate.injections.size() != 1) return std::nullopt;
+  const auto& parameters = candidate.injections[0].value("parameters", Json::object());
+  if (!parameters.is_object() || parameters.size() != 1) return std::nullopt;
+  for (const auto& scale : kMagnitudeScales) {
+    const auto found = parameters.find(scale.parameter);
+    if (found != parameters.end() && found->is_number()) {
+      return std::pair{&scale, found->get<double>()};
+    }
+  }
+  return std::nullopt;
+}
+
+// The injection without its name and magnitude: what siblings share.
+Json without_magnitude(const Candidate& candidate, const char* parameter) {
+  Json injection = candidate.injections[0];
+  injection.erase("name");
+  injection["parameters"].erase(parameter);
+  return injection;
+}
+
+std::string replace_last(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.rfind(from);
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+}  // namespace
+
+std::vector<Candidate> magnitude_refinements(const Candidate& best,
+                                             const std::vector<Candidate>& candidates) {
+  const auto magnitude = magnitude_of(best);
+  if (!magnitude) return {};
+  const auto [scale, value] = *magnitude;
+  const Json shape = without_magnitude(best, scale->parameter);
+  std::set<double> grid{value};
+  for (const auto& other : candidates) {
+    if (other.cause != best.cause || other.name == best.name) continue;
+    const auto theirs = magnitude_of(other);
+    if (theirs && theirs->first == scale && without_magnitude(other, scale->parameter) == shape) {
+      grid.insert(theirs->second);
+    }
+  }
+  const auto at = grid.find(value);
+  std::vector<double> neighbours;
+  if (at != grid.begin()) neighbours.push_back(*std::prev(at));
+  if (std::next(at) != grid.end()) neighbours.push_back(*std::next(at));
+  std::vector<Candidate> refined;
+  for (const double neighbour : neighbours) {
+    const double halfway =
+        scale->geometric ? std::sqrt(value * neighbour) : 0.5 * (value + neighbour);
+    const double rounded = std::round(halfway / scale->resolution) * scale->resolution;
+    if (rounded == value || rounded == neighbour || !(rounded > 0.0)) continue;
+    const std::string old_label = scale->label(value);
+    if (best.name.rfind(old_label) == std::string::npos) continue;
+    Candidate variant = best;
+    variant.name = replace_last(best.name, old_label, scale->label(rounded));
+    variant.description = best.description;
+    for (const auto form : {scale->label, scale->spoken}) {
+      if (variant.description.rfind(form(value)) != std::string::npos) {
+        variant.description = replace_last(variant.description, form(value), form(rounded));
+        break;
+      }
+    }
+    variant.injections[0]["name"] = variant.name;
+    variant.injections[0]["parameters"][scale->parameter] = rounded;
+    refined.push_back(std::move(variant));
+  }
+  return refined;
 }
 
 nlohmann::json candidate_scenario(const Candidate& candidate, double onset_s, double duration_s,

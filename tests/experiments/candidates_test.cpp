@@ -41,7 +41,7 @@ TEST(AutoCandidates, CoverTheComponentsOfTheTopology) {
   std::set<std::string> names;
   for (const auto& candidate : auto_candidates(topology)) names.insert(candidate.cause);
   EXPECT_TRUE(names.contains("latency@frontend"));
-  EXPECT_TRUE(names.contains("cpu_stress@cartservice"));
+  EXPECT_TRUE(names.contains("cpu_stress@frontend"));
   EXPECT_TRUE(names.contains("instance_crash@paymentservice"));
   EXPECT_TRUE(names.contains("datastore_slowdown@redis-cart"));
   EXPECT_TRUE(names.contains("pool_exhaustion@cartservice->redis-cart"));
@@ -144,18 +144,27 @@ TEST(AutoCandidates, StressOnAHostSharedByServicesIsOneCauseNamingThemAll) {
   EXPECT_EQ(node->components, (std::vector<std::string>{"front-end", "payment"}));
 }
 
-TEST(AutoCandidates, AReplicatedServiceIsAlsoStressedOnOneOfItsHosts) {
+TEST(AutoCandidates, AReplicatedServiceIsAlsoStressedOnEachInstancesHost) {
+  // stale-reads lets the twin place profile's four instances in two zones: the host of each
+  // instance in turn, at each share, besides all of its hosts at once.
   const auto candidates = auto_candidates(bundled("stale-reads"));
   int all_hosts = 0;
+  std::set<int> instances;
   int one_host = 0;
   for (const auto& candidate : candidates) {
     if (candidate.cause != "cpu_stress@profile") continue;
     const auto& target = candidate.injections[0]["target"];
-    (target.value("mode", "all") == "one" ? one_host : all_hosts) += 1;
     EXPECT_EQ(target["service"], "profile");
+    if (!target.contains("instance")) {
+      ++all_hosts;
+      continue;
+    }
+    ++one_host;
+    instances.insert(target["instance"].get<int>());
   }
   EXPECT_EQ(all_hosts, 3);
-  EXPECT_EQ(one_host, 3);
+  EXPECT_EQ(one_host, 4 * 3);
+  EXPECT_EQ(instances, (std::set<int>{0, 1, 2, 3}));
   // Stress on one of its four hosts shows in that host's CPU before the service's own
   // metrics move much: any of the hosts it may run on is a witness.
   const Candidate* stress = find_cause(candidates, "cpu_stress@profile");
@@ -192,8 +201,17 @@ TEST(AutoCandidates, AReplicatedServicePinnedToHostsIsStressedHostByHost) {
   int a2_candidates = 0;
   for (const auto& candidate : candidates) a2_candidates += candidate.cause == "cpu_stress@a2";
   EXPECT_EQ(a2_candidates, static_cast<int>(AutoCandidateOptions{}.cpu_stress_share.size()));
-  // Stress on all of a replicated service's hosts stays a cause of its own.
-  EXPECT_NE(find_cause(candidates, "cpu_stress@cartservice"), nullptr);
+  // Stress on all of a replicated service's hosts stays a cause of its own...
+  EXPECT_NE(find_cause(candidates, "cpu_stress@productcatalogservice"), nullptr);
+  // ... but services pinned to the same hosts share it: cartservice, shippingservice and
+  // paymentservice all run on a2 and b1.
+  const Candidate* both = find_cause(candidates, "cpu_stress@a2+b1");
+  ASSERT_NE(both, nullptr);
+  EXPECT_EQ(both->components,
+            (std::vector<std::string>{"cartservice", "shippingservice", "paymentservice"}));
+  EXPECT_EQ(both->witnesses, (std::vector<std::string>{"a2_host_", "b1_host_"}));
+  EXPECT_EQ(find_cause(candidates, "cpu_stress@cartservice"), nullptr);
+  EXPECT_EQ(find_cause(candidates, "cpu_stress@paymentservice"), nullptr);
 }
 
 TEST(AutoCandidates, AnInstanceCrashShowsOnItsHosts) {
@@ -206,6 +224,14 @@ TEST(AutoCandidates, AnInstanceCrashShowsOnItsHosts) {
   for (const char* host : {"a1_host_", "a2_host_", "b1_host_", "b2_host_"}) {
     EXPECT_NE(std::find(seen.begin(), seen.end(), host), seen.end()) << host;
   }
+  // One variant per instance: the host whose metrics fall says which one crashed.
+  std::set<int> crashed;
+  for (const auto& candidate : candidates) {
+    if (candidate.cause != "instance_crash@profile") continue;
+    const auto& target = candidate.injections[0]["target"];
+    if (target.contains("instance")) crashed.insert(target["instance"].get<int>());
+  }
+  EXPECT_EQ(crashed, (std::set<int>{0, 1, 2, 3}));
   const Candidate* dns = find_cause(candidates, "dns_failure@profile");
   ASSERT_NE(dns, nullptr);
   EXPECT_EQ(std::find(dns->witnesses.begin(), dns->witnesses.end(), "a1_host_"),
@@ -225,6 +251,39 @@ TEST(AutoCandidates, AServicesFaultsKnowWhereTheyShowFirst) {
   const auto entry = witness_prefixes(topology, "frontend");
   EXPECT_NE(std::find(entry.begin(), entry.end(), "route_dispatch_err"), entry.end());
   EXPECT_NE(std::find(entry.begin(), entry.end(), "route_dispatch_lat_"), entry.end());
+}
+
+TEST(MagnitudeRefinements, SitHalfwayToTheGridNeighboursOfTheBestVariant) {
+  const auto candidates = auto_candidates(bundled("online-boutique"));
+  const auto named = [&](const std::string& name) -> const Candidate& {
+    const auto found = std::find_if(candidates.begin(), candidates.end(),
+                                    [&](const Candidate& c) { return c.name == name; });
+    EXPECT_NE(found, candidates.end()) << name;
+    return *found;
+  };
+  // Shares step arithmetically: 50% has one neighbour (80%), 80% two.
+  const auto stress = magnitude_refinements(named("cpu_stress@a2 80%"), candidates);
+  ASSERT_EQ(stress.size(), 2u);
+  EXPECT_EQ(stress[0].name, "cpu_stress@a2 65%");
+  EXPECT_EQ(stress[1].name, "cpu_stress@a2 88%");  // 87.5, to the nearest percent
+  EXPECT_DOUBLE_EQ(stress[0].injections[0]["parameters"]["share"].get<double>(), 0.65);
+  EXPECT_EQ(stress[0].injections[0]["target"], (nlohmann::json{{"host", "a2"}}));
+  EXPECT_EQ(stress[0].injections[0]["name"], "cpu_stress@a2 65%");
+  EXPECT_EQ(stress[0].cause, "cpu_stress@a2");
+  EXPECT_NE(stress[0].description.find("65%"), std::string::npos) << stress[0].description;
+  // Times step geometrically: halfway from 50 to 250 ms is 112 ms, not 150.
+  const auto slow = magnitude_refinements(named("latency@cartservice 50ms"), candidates);
+  ASSERT_EQ(slow.size(), 1u);
+  EXPECT_EQ(slow[0].name, "latency@cartservice 112ms");
+  EXPECT_NE(slow[0].description.find("112 ms"), std::string::npos) << slow[0].description;
+  // Siblings are the same cause *and* target: the all-hosts stress of cartservice is not on
+  // a2's grid, and a crash has no magnitude at all.
+  const auto all_hosts =
+      magnitude_refinements(named("cpu_stress@productcatalogservice 50%"), candidates);
+  ASSERT_EQ(all_hosts.size(), 1u);
+  EXPECT_EQ(all_hosts[0].injections[0]["target"],
+            (nlohmann::json{{"service", "productcatalogservice"}}));
+  EXPECT_TRUE(magnitude_refinements(named("dns_failure@cartservice"), candidates).empty());
 }
 
 TEST(LoadCandidates, TheComponentIsTheTargetsNamedUnitNotItsMode) {

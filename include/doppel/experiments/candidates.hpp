@@ -81,6 +81,16 @@ std::vector<Candidate> parse_candidates(const nlohmann::json& document,
 std::vector<std::string> witness_prefixes(const model::Topology& topology,
                                           const std::string& service);
 
+// Magnitudes between the grid's: a fault's symptoms grow with its magnitude, and the truth
+// rarely sits on the grid (a 66% CPU stress is neither the 50% nor the 80% variant). For the
+// best variant `best` of a cause, the siblings in `candidates` (same cause, same injection but
+// for the value of one magnitude parameter: ms, lag_ms, factor, share, rate) make the grid;
+// the variants returned sit halfway to each neighbour of best's value (arithmetic for shares
+// and rates, geometric for times and factors), named and described like best with the value
+// changed. Empty when best has no magnitude or no sibling.
+std::vector<Candidate> magnitude_refinements(const Candidate& best,
+                                             const std::vector<Candidate>& candidates);
+
 // The scenario/v1 document that simulates a candidate: its injections shifted to start at
 // onset_s, for duration_s, with `seed` choosing the units a selector picks.
 nlohmann::json candidate_scenario(const Candidate& candidate, double onset_s, double duration_s,
