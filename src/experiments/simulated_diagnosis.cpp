@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <sstream>
 
@@ -405,6 +406,34 @@ std::vector<std::string> with_leading_causes(const Diagnosis& screening,
   return leaders;
 }
 
+std::vector<std::string> with_close_variants(const Diagnosis& screening,
+                                             std::vector<std::string> leaders,
+                                             const std::map<std::string, std::string>& cause_of,
+                                             const CloseVariants& close) {
+  const auto cause = [&](const std::string& name) {
+    const auto found = cause_of.find(name);
+    return found == cause_of.end() ? name : found->second;
+  };
+  std::map<std::string, int> variants;  // leading cause -> its variants among the leaders
+  for (const auto& name : leaders) ++variants[cause(name)];
+  std::map<std::string, double> best;  // leading cause -> its best screened log-likelihood
+  for (const auto& score : screening.ranking) {  // best first
+    if (score.null_hypothesis) continue;
+    const std::string of = cause(score.name);
+    if (!variants.contains(of)) continue;
+    const auto [at, first] = best.emplace(of, score.log_likelihood);
+    if (first) continue;
+    const double within = std::max(close.margin, close.share * std::abs(at->second));
+    if (score.log_likelihood < at->second - within || variants[of] >= close.max_per_cause ||
+        std::find(leaders.begin(), leaders.end(), score.name) != leaders.end()) {
+      continue;
+    }
+    leaders.push_back(score.name);
+    ++variants[of];
+  }
+  return leaders;
+}
+
 double sparse_bin_width(const MetricSeries& observed, double from_s, double min_requests_per_bin) {
   const auto entry = observed.find("all_routes_rps");
   if (entry == observed.end() || min_requests_per_bin <= 0.0) return 0.0;
@@ -537,9 +566,49 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
   replicate(everyone, false, screening_replications);
   result.screening = rank(everyone, false);
 
-  result.leaders =
+  // Plans point into this; a deque keeps the refined candidates where they are.
+  std::deque<Candidate> refined;
+  if (options.refine_magnitudes) {
+    std::set<std::string> causes;
+    std::vector<Plan> added;
+    for (const auto& score : result.screening.ranking) {  // best first
+      if (static_cast<int>(causes.size()) >= options.min_leading_causes) break;
+      if (score.null_hypothesis || !causes.insert(result.cause_of[score.name]).second) continue;
+      const auto best = std::find_if(plans.begin(), plans.end(), [&](const Plan& plan) {
+        return plan.candidate->name == score.name;
+      });
+      for (auto& variant : magnitude_refinements(*best->candidate, options.candidates)) {
+        if (result.cause_of.contains(variant.name)) continue;  // already a candidate
+        result.cause_of[variant.name] = result.cause_of[score.name];
+        result.refined.push_back(variant.name);
+        const Candidate& candidate = refined.emplace_back(std::move(variant));
+        Plan plan;
+        plan.candidate = &candidate;
+        plan.dir = options.work_dir / fmt::format("{:03}-{}",
+                                                  options.candidates.size() + refined.size() - 1,
+                                                  directory_name(candidate.name));
+        for (auto* runs : {&plan.screening, &plan.deep}) {
+          runs->name = candidate.name;
+          runs->description = candidate.description;
+          runs->null_hypothesis = false;
+        }
+        added.push_back(std::move(plan));
+      }
+    }
+    if (!added.empty()) {
+      for (auto& plan : added) plans.push_back(std::move(plan));
+      everyone.clear();
+      for (auto& plan : plans) everyone.push_back(&plan);
+      replicate(everyone, false, screening_replications);
+      result.screening = rank(everyone, false);
+    }
+  }
+
+  result.leaders = with_close_variants(
+      result.screening,
       with_leading_causes(result.screening, screen(result.screening, options.screening),
-                          result.cause_of, options.min_leading_causes);
+                          result.cause_of, options.min_leading_causes),
+      result.cause_of, options.close_variants);
   std::vector<Plan*> leaders;
   for (const auto& name : result.leaders) {
     for (auto& plan : plans) {
@@ -630,12 +699,11 @@ void write_simulated_diagnosis_json(std::ostream& out, const SimulatedDiagnosis&
                       {"components", cause.components}});
   }
   doc["causes"] = std::move(causes);
-  doc["simulation"] = {{"onset_s", diagnosis.onset_s},
-                       {"pruned", diagnosis.pruned},
-                       {"duration_s", diagnosis.duration_s},
-                       {"simulations", diagnosis.simulations},
-                       {"stopped_early", diagnosis.stopped_early},
-                       {"screening", std::move(screening)}};
+  doc["simulation"] = {
+      {"onset_s", diagnosis.onset_s},         {"pruned", diagnosis.pruned},
+      {"refined", diagnosis.refined},         {"duration_s", diagnosis.duration_s},
+      {"simulations", diagnosis.simulations}, {"stopped_early", diagnosis.stopped_early},
+      {"screening", std::move(screening)}};
   out << doc.dump(2) << '\n';
 }
 

@@ -269,5 +269,34 @@ TEST(Leaders, TheDeepPassSeesSeveralCausesNotOnlyTheScreeningsFavourite) {
             (std::vector<std::string>{"latency@a 1000ms"}));
 }
 
+TEST(Leaders, VariantsThatScreenedAsWellAsTheBestGoDeepToo) {
+  // A crash of instance 1 screened a little better than one of instance 2 (the true one): one
+  // short replication cannot tell them apart, the deep pass can, if it gets both.
+  Diagnosis screening;
+  const auto add = [&](std::string name, double log_likelihood, bool null_hypothesis = false) {
+    screening.ranking.push_back({});
+    screening.ranking.back().name = std::move(name);
+    screening.ranking.back().log_likelihood = log_likelihood;
+    screening.ranking.back().null_hypothesis = null_hypothesis;
+  };
+  add("crash@p instance 1", -284);
+  add("crash@p instance 2", -291);  // within 5% of 284: goes deep
+  add("crash@p instance 0", -325);  // 41 behind: does not
+  add("no fault", -456, true);
+  add("stress@p 50%", -460);
+  add("stress@p 80%", -466);  // stress@p is not a leader: its variants stay out
+  const std::map<std::string, std::string> cause_of = {
+      {"crash@p instance 1", "crash@p"}, {"crash@p instance 2", "crash@p"},
+      {"crash@p instance 0", "crash@p"}, {"no fault", "no fault"},
+      {"stress@p 50%", "stress@p"},      {"stress@p 80%", "stress@p"}};
+  EXPECT_EQ(with_close_variants(screening, {"crash@p instance 1", "no fault"}, cause_of),
+            (std::vector<std::string>{"crash@p instance 1", "no fault", "crash@p instance 2"}));
+  // At most max_per_cause variants a cause, the best counted.
+  CloseVariants one;
+  one.max_per_cause = 1;
+  EXPECT_EQ(with_close_variants(screening, {"crash@p instance 1", "no fault"}, cause_of, one),
+            (std::vector<std::string>{"crash@p instance 1", "no fault"}));
+}
+
 }  // namespace
 }  // namespace doppel::experiments

@@ -98,6 +98,16 @@ ObservedEvidence observed_evidence(const MetricSeries& observed, double from_s,
 // always worth it; an edge counts its two ends and its pool; a client class counts the routes.
 bool worth_simulating(const Candidate& candidate, const ObservedEvidence& evidence);
 
+// How close to a cause's best screened variant another variant of it must be to go deep too:
+// within max(margin, share x |its log-likelihood|). Variants that differ by which instance or
+// host they hit score alike on one short replication, and the wrong one alone in the deep pass
+// loses to "no fault" on the metrics of the host it got wrong.
+struct CloseVariants {
+  double share = 0.05;
+  double margin = 10.0;
+  int max_per_cause = 3;  // the best included
+};
+
 struct SimulatedDiagnosisOptions {
   BatchOptions batch;
   std::filesystem::path work_dir;  // one directory per candidate and replication under it
@@ -121,6 +131,12 @@ struct SimulatedDiagnosisOptions {
   // causes (besides "no fault") are in it: one replication per candidate is a noisy judge where
   // every row holds a few requests, and a cause it ranks fourth may be the one.
   int min_leading_causes = 3;
+  // The screening's best variants of its min_leading_causes best causes are refined: the
+  // magnitudes halfway to their grid neighbours (magnitude_refinements) are screened too
+  // before the deep pass picks its leaders.
+  bool refine_magnitudes = true;
+  // ... and each leading cause's variants that screened about as well as its best.
+  CloseVariants close_variants;
   double clear_leader_posterior = 0.95;
   DiagnosisOptions diagnosis;  // window fields are set from the above
   // With diagnosis.bin_s left at 0: comparison bins at least this many entry requests wide
@@ -136,6 +152,7 @@ struct SimulatedDiagnosis {
   double window_end_s = 0.0;
   double duration_s = 0.0;
   std::vector<std::string> pruned;   // candidates not simulated: nothing observed at them
+  std::vector<std::string> refined;  // variants added at magnitudes between the grid's
   Diagnosis screening;               // every other candidate, screening_replications each
   std::vector<std::string> leaders;  // kept for the deep pass
   Diagnosis result;                  // the leaders, every replication
@@ -163,6 +180,13 @@ std::vector<std::string> with_leading_causes(const Diagnosis& screening,
                                              std::vector<std::string> leaders,
                                              const std::map<std::string, std::string>& cause_of,
                                              int min_causes);
+
+// `leaders` plus, for each cause among them, its other variants close to its best (screening
+// order), up to max_per_cause variants a cause.
+std::vector<std::string> with_close_variants(const Diagnosis& screening,
+                                             std::vector<std::string> leaders,
+                                             const std::map<std::string, std::string>& cause_of,
+                                             const CloseVariants& close = {});
 
 // The bin width that puts min_requests_per_bin entry requests in each bin, from the median of
 // all_routes_rps before from_s; 0 (the default width) when that rate is unknown or zero.
