@@ -825,6 +825,7 @@ void run_case(const model::Topology& topology, const Catalog& catalog, std::uint
   telemetry_options.write_traces = options.write_otlp;
   telemetry_options.write_events = false;  // events.jsonl is the vector-clock one
   telemetry_options.write_summary = false;
+  telemetry_options.compute_summary = false;  // a case has no summary: its label says more
   telemetry::TelemetrySuite suite(prepared, telemetry_options);
 
   telemetry::RcaDatasetOptions dataset_options;

@@ -101,8 +101,10 @@ TelemetrySuite::TelemetrySuite(const model::Topology& topology, TelemetryOptions
     impl_->events.emplace(impl_->events_file);
     impl_->fan_out.targets.push_back(&*impl_->events);
   }
-  impl_->summary.emplace(topology);
-  impl_->fan_out.targets.push_back(&*impl_->summary);
+  if (opts.compute_summary || opts.write_summary) {
+    impl_->summary.emplace(topology);
+    impl_->fan_out.targets.push_back(&*impl_->summary);
+  }
 }
 
 TelemetrySuite::~TelemetrySuite() = default;
@@ -119,7 +121,7 @@ const Summary& TelemetrySuite::finish() {
   if (impl_->result) return *impl_->result;
   if (impl_->metrics) impl_->metrics->finish();
   if (impl_->traces) impl_->traces->finish();
-  impl_->result = impl_->summary->summary();
+  impl_->result = impl_->summary ? impl_->summary->summary() : Summary{};
   if (impl_->options.write_summary) {
     std::ofstream json = open_for_writing(impl_->path(kSummaryFileName));
     write_summary_json(json, *impl_->result);

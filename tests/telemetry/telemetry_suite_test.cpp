@@ -146,6 +146,29 @@ TEST(TelemetrySuite, LeavesOutFilesItWasToldToSkip) {
   EXPECT_FALSE(std::filesystem::exists(dir / kSummaryFileName));
 }
 
+TEST(TelemetrySuite, ASummaryNobodyReadsIsNotComputed) {
+  const auto dir = fresh_dir("no-summary");
+  auto options = options_for(dir);
+  options.write_summary = false;
+  options.compute_summary = false;
+  TelemetrySuite suite(small_topology(), options);
+  feed_run(suite.observer());
+  EXPECT_EQ(suite.finish().total.requests, 0u);
+  EXPECT_EQ(suite.finish().server_spans, 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir / kSummaryFileName));
+  // The files still come out whole.
+  EXPECT_FALSE(read_file(dir / kMetricsFileName).empty());
+
+  // Asked to write it, the suite computes it whatever compute_summary says.
+  const auto written = fresh_dir("summary-written");
+  auto writing = options_for(written);
+  writing.compute_summary = false;
+  TelemetrySuite writing_suite(small_topology(), writing);
+  feed_run(writing_suite.observer());
+  EXPECT_EQ(writing_suite.finish().total.requests, 300u);
+  EXPECT_TRUE(std::filesystem::exists(written / kSummaryFileName));
+}
+
 TEST(TelemetrySuite, UnwritableDirectoryIsAnInputErrorNamingIt) {
   const auto dir = fresh_dir("blocked");
   std::filesystem::create_directories(dir);
