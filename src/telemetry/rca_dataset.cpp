@@ -20,6 +20,7 @@
 #include "doppel/model/input_error.hpp"
 #include "doppel/telemetry/name_ids.hpp"
 #include "doppel/telemetry/otlp_trace_writer.hpp"
+#include "doppel/telemetry/span_id_map.hpp"
 
 namespace doppel::telemetry {
 
@@ -624,9 +625,9 @@ struct CpuProfileRecorder::Impl {
   std::size_t no_callee = names.id({});
   // Client span id -> the callee's operation and own time serving it (set when the callee's
   // span ends).
-  std::unordered_map<std::uint64_t, std::pair<std::size_t, double>> served;
+  detail::SpanIdMap<std::pair<std::size_t, double>> served;
   // Server span id -> the calls it made, as their client spans end.
-  std::unordered_map<std::uint64_t, std::vector<Call>> calls_of;
+  detail::SpanIdMap<std::vector<Call>> calls_of;
   std::vector<std::vector<Call>> spare_call_lists;  // emptied, their storage kept
   std::vector<Frame> frames;
   std::vector<std::vector<std::size_t>> frame_by_ids;  // [service id][operation id]
@@ -679,25 +680,26 @@ CpuProfileRecorder::~CpuProfileRecorder() = default;
 void CpuProfileRecorder::on_span(const twin::SpanRecord& span) {
   if (span.kind == twin::SpanKind::client) {
     Impl::Call call{span.start_s, span.end_s, impl_->no_callee, 0.0};
-    if (auto it = impl_->served.find(span.span_id); it != impl_->served.end()) {
-      call.callee_operation = it->second.first;
-      call.callee_own_us = it->second.second;
-      impl_->served.erase(it);
+    if (const auto* served = impl_->served.find(span.span_id)) {
+      call.callee_operation = served->first;
+      call.callee_own_us = served->second;
+      impl_->served.erase(span.span_id);
     }
     if (span.parent_span_id != 0) {
-      auto [it, inserted] = impl_->calls_of.try_emplace(span.parent_span_id);
+      bool inserted = false;
+      auto& calls = impl_->calls_of.get(span.parent_span_id, inserted);
       if (inserted && !impl_->spare_call_lists.empty()) {
-        it->second = std::move(impl_->spare_call_lists.back());
+        calls = std::move(impl_->spare_call_lists.back());
         impl_->spare_call_lists.pop_back();
       }
-      it->second.push_back(call);
+      calls.push_back(call);
     }
     return;
   }
   std::vector<Impl::Call> calls;
-  if (auto it = impl_->calls_of.find(span.span_id); it != impl_->calls_of.end()) {
-    calls = std::move(it->second);
-    impl_->calls_of.erase(it);
+  if (auto* made = impl_->calls_of.find(span.span_id)) {
+    calls = std::move(*made);
+    impl_->calls_of.erase(span.span_id);
   }
   const double busy_s = span.end_s - span.start_s - span.queue_s;
   const double own_us = std::max(0.0, busy_s - Impl::union_length(calls)) * 1e6;
