@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -137,6 +138,12 @@ struct SnapshotCells {
 // nothing for NaN or infinity. Appended in place: a row is a few hundred of these.
 void append_fixed_trimmed(std::string& out, double value, int decimals) {
   if (!std::isfinite(value)) return;
+  // Most cells are whole numbers (counts, idle zeros): the same text without fixed-point
+  // formatting. -0 too prints "0", as the trimming below makes it.
+  if (value == std::trunc(value) && std::abs(value) < 1e15) {
+    fmt::format_to(std::back_inserter(out), "{}", static_cast<std::int64_t>(value));
+    return;
+  }
   const std::size_t start = out.size();
   fmt::format_to(std::back_inserter(out), "{:.{}f}", value, decimals);
   if (out.find('.', start) != std::string::npos) {
