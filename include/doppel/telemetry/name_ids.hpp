@@ -25,6 +25,13 @@ namespace doppel::telemetry {
 
 class NameIds {
  public:
+  NameIds() = default;
+  // Its index views into its own strings: a copy would view into the original's.
+  NameIds(const NameIds&) = delete;
+  NameIds& operator=(const NameIds&) = delete;
+  NameIds(NameIds&&) = default;  // a deque's elements stay where they are when it moves
+  NameIds& operator=(NameIds&&) = default;
+
   // The id of `name`: 0, 1, 2... in the order names are first seen.
   std::size_t id(std::string_view name) {
     const CacheSlot& slot = cache_[slot_of(name.data())];
