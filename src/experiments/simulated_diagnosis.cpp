@@ -434,6 +434,19 @@ std::vector<std::string> with_close_variants(const Diagnosis& screening,
   return leaders;
 }
 
+std::vector<std::string> with_refined_parents(
+    std::vector<std::string> leaders, const std::map<std::string, std::string>& refined_from) {
+  const std::size_t chosen = leaders.size();
+  for (std::size_t i = 0; i < chosen; ++i) {
+    const auto parent = refined_from.find(leaders[i]);
+    if (parent != refined_from.end() &&
+        std::find(leaders.begin(), leaders.end(), parent->second) == leaders.end()) {
+      leaders.push_back(parent->second);
+    }
+  }
+  return leaders;
+}
+
 double sparse_bin_width(const MetricSeries& observed, double from_s, double min_requests_per_bin) {
   const auto entry = observed.find("all_routes_rps");
   if (entry == observed.end() || min_requests_per_bin <= 0.0) return 0.0;
@@ -568,6 +581,7 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
 
   // Plans point into this; a deque keeps the refined candidates where they are.
   std::deque<Candidate> refined;
+  std::map<std::string, std::string> refined_from;  // refined variant -> the one it refines
   if (options.refine_magnitudes) {
     std::set<std::string> causes;
     std::vector<Plan> added;
@@ -580,6 +594,7 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
       for (auto& variant : magnitude_refinements(*best->candidate, options.candidates)) {
         if (result.cause_of.contains(variant.name)) continue;  // already a candidate
         result.cause_of[variant.name] = result.cause_of[score.name];
+        refined_from[variant.name] = score.name;
         result.refined.push_back(variant.name);
         const Candidate& candidate = refined.emplace_back(std::move(variant));
         Plan plan;
@@ -604,11 +619,13 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
     }
   }
 
-  result.leaders = with_close_variants(
-      result.screening,
-      with_leading_causes(result.screening, screen(result.screening, options.screening),
-                          result.cause_of, options.min_leading_causes),
-      result.cause_of, options.close_variants);
+  result.leaders = with_refined_parents(
+      with_close_variants(
+          result.screening,
+          with_leading_causes(result.screening, screen(result.screening, options.screening),
+                              result.cause_of, options.min_leading_causes),
+          result.cause_of, options.close_variants),
+      refined_from);
   std::vector<Plan*> leaders;
   for (const auto& name : result.leaders) {
     for (auto& plan : plans) {

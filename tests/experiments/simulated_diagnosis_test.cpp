@@ -269,6 +269,18 @@ TEST(Leaders, TheDeepPassSeesSeveralCausesNotOnlyTheScreeningsFavourite) {
             (std::vector<std::string>{"latency@a 1000ms"}));
 }
 
+TEST(Leaders, ARefinedLeaderBringsTheVariantItRefines) {
+  const std::map<std::string, std::string> refined_from = {{"latency@c 500ms", "latency@c 250ms"},
+                                                           {"latency@c 112ms", "latency@c 250ms"}};
+  EXPECT_EQ(with_refined_parents({"latency@c 500ms", "no fault", "latency@o 112ms"}, refined_from),
+            (std::vector<std::string>{"latency@c 500ms", "no fault", "latency@o 112ms",
+                                      "latency@c 250ms"}));
+  // Already in: not twice; grid variants have no parent.
+  EXPECT_EQ(
+      with_refined_parents({"latency@c 250ms", "latency@c 500ms", "latency@c 112ms"}, refined_from),
+      (std::vector<std::string>{"latency@c 250ms", "latency@c 500ms", "latency@c 112ms"}));
+}
+
 TEST(Leaders, VariantsThatScreenedAsWellAsTheBestGoDeepToo) {
   // A crash of instance 1 screened a little better than one of instance 2 (the true one): one
   // short replication cannot tell them apart, the deep pass can, if it gets both.
