@@ -152,6 +152,22 @@ struct CompiledOperation {
   std::vector<CompiledStep> steps;
 };
 
+// The calls a step makes this time, into `jobs`: each with its probability, `count` times
+// (the integer part always, the fraction as a probability). Both request paths draw them
+// here, so they consume the instance's stream alike.
+void draw_step_calls(const CompiledStep& step, RandomStream& rng,
+                     std::vector<const CompiledCall*>& jobs) {
+  jobs.clear();
+  for (const auto& c : step.calls) {
+    const auto& spec = *c.spec;
+    if (spec.probability < 1.0 && !rng.bernoulli(spec.probability)) continue;
+    const double whole = std::floor(spec.count);
+    int repeats = static_cast<int>(whole);
+    if (spec.count > whole && rng.bernoulli(spec.count - whole)) ++repeats;
+    for (int r = 0; r < repeats; ++r) jobs.push_back(&c);
+  }
+}
+
 struct PoolState {
   int in_use = 0;
   struct Waiting {
@@ -1674,15 +1690,7 @@ Outcome Engine::run_steps(ActorContext& self, Server& instance, const CompiledOp
   auto& rng = instance.rng;
   std::vector<const CompiledCall*> jobs;
   for (const auto& step : op.steps) {
-    jobs.clear();
-    for (const auto& c : step.calls) {
-      const auto& spec = *c.spec;
-      if (spec.probability < 1.0 && !rng.bernoulli(spec.probability)) continue;
-      const double whole = std::floor(spec.count);
-      int repeats = static_cast<int>(whole);
-      if (spec.count > whole && rng.bernoulli(spec.count - whole)) ++repeats;
-      for (int r = 0; r < repeats; ++r) jobs.push_back(&c);
-    }
+    draw_step_calls(step, rng, jobs);
     if (jobs.empty()) continue;
     if (step.parallel && jobs.size() > 1) {
       if (run_parallel(self, *instance.caller, jobs, trace) != Outcome::ok) return Outcome::error;
@@ -1851,15 +1859,7 @@ void Engine::advance_plan(PlanRun& plan) {
   const auto& steps = plan.op->steps;
   while (plan.step < steps.size()) {
     const auto& step = steps[plan.step];
-    plan.jobs.clear();
-    for (const auto& c : step.calls) {
-      const auto& spec = *c.spec;
-      if (spec.probability < 1.0 && !rng.bernoulli(spec.probability)) continue;
-      const double whole = std::floor(spec.count);
-      int repeats = static_cast<int>(whole);
-      if (spec.count > whole && rng.bernoulli(spec.count - whole)) ++repeats;
-      for (int r = 0; r < repeats; ++r) plan.jobs.push_back(&c);
-    }
+    draw_step_calls(step, rng, plan.jobs);
     if (plan.jobs.empty()) {
       ++plan.step;
       continue;
