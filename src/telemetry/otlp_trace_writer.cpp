@@ -13,8 +13,12 @@
 
 #include <fmt/format.h>
 
+#include "telemetry/json_string.hpp"
+
 namespace doppel::telemetry {
 namespace {
+
+using detail::append_json_string;
 
 using TraceKey = std::pair<std::uint64_t, std::uint64_t>;
 
@@ -67,38 +71,8 @@ struct OpenTrace {
   std::vector<OwnedSpan> spans;
 };
 
-// JSON text is appended by hand: building an nlohmann DOM per span (and freeing it) was
-// most of the writer's CPU time when profiled. Names come from the topology (valid UTF-8, checked
-// by its JSON parser), so only JSON's mandatory escapes are needed.
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+// JSON text is appended by hand (detail::append_json_string): building an nlohmann DOM per
+// span (and freeing it) was most of the writer's CPU time when profiled.
 
 class AttributeList {
  public:

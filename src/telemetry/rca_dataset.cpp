@@ -22,7 +22,11 @@
 #include "doppel/telemetry/otlp_trace_writer.hpp"
 #include "doppel/telemetry/span_id_map.hpp"
 
+#include "telemetry/json_string.hpp"
+
 namespace doppel::telemetry {
+
+using detail::append_json_string;
 
 namespace {
 
@@ -52,50 +56,6 @@ std::string csv_field(std::string_view text) {
 }
 
 // --- JSON as nlohmann::json::dump() writes it (events.jsonl must not change bytes) ------------
-
-// A string: nlohmann's escapes for ASCII; anything with a byte above 0x7f goes through
-// nlohmann itself, which validates UTF-8 (and throws on invalid, as it always did here).
-void append_json_string(std::string& out, std::string_view text) {
-  const bool ascii = std::all_of(text.begin(), text.end(),
-                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-  if (!ascii) {
-    out += nlohmann::json(text).dump();
-    return;
-  }
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 // A double: nlohmann's own Grisu2 formatting ("354.0", "0.0999"), null when not finite.
 void append_json_number(std::string& out, double value) {
