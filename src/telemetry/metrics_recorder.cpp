@@ -73,6 +73,7 @@ struct Window {
   std::vector<LatencySeries> services;    // server spans
   std::vector<std::uint64_t> retries;     // client attempts > 0, by caller
   std::vector<LatencySeries> datastores;  // client spans to the datastore (caller's view)
+  std::vector<LatencySeries> edges;       // client spans of a service calling a service
   std::vector<std::uint64_t> refused;     // server spans a datastore rejected (connections full)
   std::vector<LatencySeries> routes;      // entries
   LatencySeries all_routes;
@@ -85,6 +86,7 @@ struct Window {
       datastores[i].merge(std::move(other.datastores[i]));
       refused[i] += other.refused[i];
     }
+    for (std::size_t i = 0; i < edges.size(); ++i) edges[i].merge(std::move(other.edges[i]));
     for (std::size_t i = 0; i < routes.size(); ++i) routes[i].merge(std::move(other.routes[i]));
     all_routes.merge(std::move(other.all_routes));
   }
@@ -93,6 +95,7 @@ struct Window {
     std::fill(retries.begin(), retries.end(), 0);
     for (auto& series : datastores) series.clear();
     std::fill(refused.begin(), refused.end(), 0);
+    for (auto& series : edges) series.clear();
     for (auto& series : routes) series.clear();
     all_routes.clear();
   }
@@ -176,6 +179,7 @@ struct MetricsRecorder::Impl {
   void end_run(double end_time_s);
   ColumnsOfName& columns_of(std::string_view name);
   std::size_t pool_of(std::string_view from, std::string_view to);
+  std::size_t edge_of(std::string_view from, std::string_view to);
 
   std::ostream& out;
   MetricsOptions options;
@@ -186,10 +190,13 @@ struct MetricsRecorder::Impl {
   std::size_t route_count = 0;
   std::size_t host_count = 0;
   std::size_t pool_count = 0;
+  std::size_t edge_count = 0;
   NameIds names;
   std::vector<ColumnsOfName> columns_by_name_id;
   // caller name id -> (callee name id, pool column), for the few bounded pools it has
   std::vector<std::vector<std::pair<std::size_t, std::size_t>>> pools_by_caller_id;
+  // caller name id -> (callee name id, edge column), for the services it calls
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> edges_by_caller_id;
   std::vector<double> host_reference_cores;  // cores * speed, from the topology
   std::vector<int> host_topology_cores;
 
@@ -250,6 +257,27 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
     }
   }
 
+  // Call columns for every caller -> callee service pair the call plans use, as a service
+  // mesh's client-side metrics show them: a fault on the link or at the callee shows where it
+  // happens even when the caller's retries hide it from the caller's own columns.
+  std::vector<std::pair<std::string, std::string>> call_edges;
+  if (options.call_edges) {
+    for (const auto& service : topology.services) {
+      for (const auto& operation : service.operations) {
+        for (const auto& step : operation.steps) {
+          for (const auto& call : step.calls) {
+            if (columns_of(call.to).service == kNoColumn) continue;
+            if (edge_of(service.name, call.to) != kNoColumn) continue;
+            const std::size_t caller = names.id(service.name);
+            if (caller >= edges_by_caller_id.size()) edges_by_caller_id.resize(caller + 1);
+            edges_by_caller_id[caller].emplace_back(names.id(call.to), edge_count++);
+            call_edges.emplace_back(service.name, call.to);
+          }
+        }
+      }
+    }
+  }
+
   columns.emplace_back("time");
   for (const auto& service : topology.services) {
     const std::string name = column_safe(service.name);
@@ -269,6 +297,12 @@ MetricsRecorder::Impl::Impl(const model::Topology& topology, std::ostream& out_s
     const std::string edge = fmt::format("{}_to_{}", column_safe(from), column_safe(to));
     columns.push_back(edge + "_pool_util");
     columns.push_back(edge + "_pool_waiters");
+  }
+  for (const auto& [from, to] : call_edges) {
+    const std::string edge = fmt::format("{}_to_{}", column_safe(from), column_safe(to));
+    for (const char* metric : {"rps", "err", "lat_50", "lat_99"}) {
+      columns.push_back(fmt::format("{}_{}", edge, metric));
+    }
   }
   for (const auto& zone : topology.zones) {
     for (const auto& host : zone.hosts) columns.push_back(column_safe(host.name) + "_host_cpu");
@@ -340,14 +374,28 @@ ColumnsOfName& MetricsRecorder::Impl::columns_of(std::string_view name) {
   return columns_by_name_id[id];
 }
 
-std::size_t MetricsRecorder::Impl::pool_of(std::string_view from, std::string_view to) {
+namespace {
+
+std::size_t column_of_pair(
+    const std::vector<std::vector<std::pair<std::size_t, std::size_t>>>& by_caller, NameIds& names,
+    std::string_view from, std::string_view to) {
   const std::size_t caller = names.id(from);
-  if (caller >= pools_by_caller_id.size()) return kNoColumn;
+  if (caller >= by_caller.size()) return kNoColumn;
   const std::size_t callee = names.id(to);
-  for (const auto& [to_id, column] : pools_by_caller_id[caller]) {
+  for (const auto& [to_id, column] : by_caller[caller]) {
     if (to_id == callee) return column;
   }
   return kNoColumn;
+}
+
+}  // namespace
+
+std::size_t MetricsRecorder::Impl::pool_of(std::string_view from, std::string_view to) {
+  return column_of_pair(pools_by_caller_id, names, from, to);
+}
+
+std::size_t MetricsRecorder::Impl::edge_of(std::string_view from, std::string_view to) {
+  return column_of_pair(edges_by_caller_id, names, from, to);
 }
 
 SnapshotDigest MetricsRecorder::Impl::digest(const twin::Snapshot& snapshot) {
@@ -455,6 +503,7 @@ Window& MetricsRecorder::Impl::window_for(std::int64_t index) {
   window.retries.assign(service_count, 0);
   window.datastores.resize(datastore_count);
   window.refused.assign(datastore_count, 0);
+  window.edges.resize(edge_count);
   window.routes.resize(route_count);
   return open_windows.emplace(index, std::move(window)).first->second;
 }
@@ -553,6 +602,12 @@ void MetricsRecorder::Impl::write_row(std::int64_t index, Window* window, double
     cell(snapshot.pool_utilisation[p]);
     cell(snapshot.pool_waiters[p]);
   }
+  for (std::size_t e = 0; e < edge_count; ++e) {
+    LatencySeries* series = window ? &window->edges[e] : nullptr;
+    rate_cell(series ? static_cast<double>(series->count) : 0.0);
+    error_cell(series);
+    latency_cells(series, {50.0, 99.0});
+  }
   for (std::size_t h = 0; h < host_count; ++h) cell(snapshot.host_cpu[h]);
   for (std::size_t r = 0; r < route_count; ++r) {
     LatencySeries* series = window ? &window->routes[r] : nullptr;
@@ -617,6 +672,8 @@ void MetricsRecorder::on_span(const twin::SpanRecord& span) {
   if (const std::size_t datastore = impl_->columns_of(span.peer).datastore;
       datastore != kNoColumn) {
     impl_->window_for(index).datastores[datastore].add(latency_ms, ok);
+  } else if (const std::size_t edge = impl_->edge_of(span.service, span.peer); edge != kNoColumn) {
+    impl_->window_for(index).edges[edge].add(latency_ms, ok);
   }
 }
 

@@ -95,6 +95,10 @@ TEST(MetricsRecorder, ColumnsFollowTheTopologyOrder) {
                                           "db_refused",
                                           "front_to_back_pool_util",
                                           "front_to_back_pool_waiters",
+                                          "front_to_back_rps",
+                                          "front_to_back_err",
+                                          "front_to_back_lat_50",
+                                          "front_to_back_lat_99",
                                           "h1_host_cpu",
                                           "h2_host_cpu",
                                           "route_home_rps",
@@ -238,6 +242,45 @@ TEST(MetricsRecorder, ErrorRatesRetriesAndDatastoreCalls) {
   EXPECT_EQ(rows[0].at("db_err"), "0.5");
   EXPECT_EQ(rows[0].at("db_lat_99"), "4");
   EXPECT_EQ(rows[0].at("db_refused"), "2");
+}
+
+// Retries hide a flaky callee from its caller's own columns; the call edge shows every
+// attempt, as a service mesh's client-side metrics do.
+TEST(MetricsRecorder, CallEdgesCountEveryAttemptFromTheCallersSide) {
+  const auto rows = parse_csv(record([](MetricsRecorder& recorder) {
+    recorder.on_span(client_span("front", "back", 0.0, 0.100, 0, twin::Outcome::timeout));
+    recorder.on_span(client_span("front", "back", 0.1, 0.104, 1));
+    recorder.on_span(client_span("front", "back", 0.2, 0.202, 0));
+    recorder.on_span(client_span("front", "back", 0.3, 0.310, 0, twin::Outcome::error));
+    recorder.on_span(client_span("front", "db", 0.3, 0.302));  // a datastore: its own columns
+    recorder.on_span(server_span("front", 0.0, 0.4));          // the caller itself succeeded
+    recorder.on_span(client_span("front", "back", 1.2, 1.203));
+    recorder.on_run_end(2.0);
+  }));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].at("front_err"), "0");
+  EXPECT_EQ(rows[0].at("front_to_back_rps"), "4");
+  EXPECT_EQ(rows[0].at("front_to_back_err"), "0.5");
+  EXPECT_EQ(rows[0].at("front_to_back_lat_50"), "4");
+  EXPECT_EQ(rows[0].at("front_to_back_lat_99"), "100");
+  EXPECT_EQ(rows[0].at("db_rps"), "1");
+  EXPECT_EQ(rows[1].at("front_to_back_rps"), "1");
+  EXPECT_EQ(rows[1].at("front_to_back_err"), "0");
+  EXPECT_EQ(rows[1].at("front_to_back_lat_99"), "3");
+}
+
+TEST(MetricsRecorder, CallEdgesCanBeLeftOut) {
+  MetricsOptions options;
+  options.call_edges = false;
+  const auto rows = parse_csv(record(
+      [](MetricsRecorder& recorder) {
+        recorder.on_span(client_span("front", "back", 0.0, 0.1));
+        recorder.on_run_end(1.0);
+      },
+      options));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].count("front_to_back_rps"), 0u);
+  EXPECT_EQ(rows[0].count("front_to_back_pool_util"), 1u);
 }
 
 TEST(MetricsRecorder, RoutesAndAllRoutes) {

@@ -26,6 +26,9 @@ struct MetricsOptions {
   // A window without requests has no latency: by default its latency cells are empty (NaN to
   // pandas), because 0 would read as "suddenly fast". Set to write 0 instead.
   bool idle_latency_as_zero = false;
+  // Columns per caller -> callee service pair (`<from>_to_<to>_rps/_err/_lat_50/_lat_99`),
+  // from the caller's client spans: what a service mesh reports per edge.
+  bool call_edges = true;
 };
 
 class MetricsRecorder final : public twin::TwinObserver {
