@@ -168,6 +168,52 @@ std::vector<double> prefix_sums(const std::vector<double>& values) {
   return prefix;
 }
 
+// Requests per row of a `<component>_rps` series: the rate times the row spacing (the median
+// spacing).
+std::vector<double> requests_per_row(const TimeSeries& rates) {
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < rates.size(); ++i) gaps.push_back(rates[i].t_s - rates[i - 1].t_s);
+  const double row_s = std::max(1e-9, median_of(gaps));
+  std::vector<double> requests;
+  requests.reserve(rates.size());
+  for (const auto& point : rates) requests.push_back(std::max(0.0, point.value * row_s));
+  return requests;
+}
+
+std::size_t baseline_rows(std::size_t rows, const OnsetOptions& options) {
+  return std::max<std::size_t>(
+      static_cast<std::size_t>(std::max(1, options.min_baseline_points)),
+      static_cast<std::size_t>(std::ceil(options.baseline_share * double(rows))));
+}
+
+// The components whose baseline sees at most low_rate_max_per_row requests a row.
+std::set<std::string> low_rate_components(const MetricSeries& observed,
+                                          const OnsetOptions& options) {
+  std::set<std::string> low;
+  for (const auto& [name, rates] : observed) {
+    if (!name.ends_with("_rps") || rates.size() < 2) continue;
+    const auto requests = requests_per_row(rates);
+    const std::size_t first = std::min(requests.size(), baseline_rows(requests.size(), options));
+    const std::vector<double> baseline(requests.begin(),
+                                       requests.begin() + static_cast<std::ptrdiff_t>(first));
+    if (median_of(baseline) <= options.low_rate_max_per_row) {
+      low.insert(name.substr(0, name.size() - 4));
+    }
+  }
+  return low;
+}
+
+// Whether `name` is one of the series counted from a component's requests (its rate, load,
+// error share and latency percentiles).
+bool counted_from_requests(const std::string& name, const std::string& component) {
+  if (!name.starts_with(component) || name.size() <= component.size() ||
+      name[component.size()] != '_') {
+    return false;
+  }
+  const std::string_view metric = std::string_view(name).substr(component.size() + 1);
+  return metric == "rps" || metric == "lod" || metric == "err" || metric.starts_with("lat_");
+}
+
 }  // namespace
 
 std::optional<double> count_onset(const MetricSeries& observed, const OnsetOptions& options) {
@@ -177,21 +223,14 @@ std::optional<double> count_onset(const MetricSeries& observed, const OnsetOptio
   };
   // The splits a series may change at: enough rows before, in the baseline and after.
   const auto splits = [&](std::size_t rows) {
-    const auto first = std::max<std::size_t>(
-        static_cast<std::size_t>(std::max(1, options.min_baseline_points)),
-        static_cast<std::size_t>(std::ceil(options.baseline_share * double(rows))));
+    const auto first = baseline_rows(rows, options);
     const auto tail = static_cast<std::size_t>(std::max(1, options.persistence_points));
     return std::pair{first, rows >= tail ? rows - tail : 0};
   };
   for (const auto& [name, rates] : observed) {
     if (!name.ends_with("_rps") || rates.size() < 2) continue;
     const std::string component = name.substr(0, name.size() - 4);
-    // Requests per row: the rate times the row spacing (the median spacing).
-    std::vector<double> gaps;
-    for (std::size_t i = 1; i < rates.size(); ++i) gaps.push_back(rates[i].t_s - rates[i - 1].t_s);
-    const double row_s = std::max(1e-9, median_of(gaps));
-    std::vector<double> requests;
-    for (const auto& point : rates) requests.push_back(std::max(0.0, point.value * row_s));
+    const auto requests = requests_per_row(rates);
     const auto [first, last] = splits(requests.size());
     if (first >= last) continue;
     const std::vector<double> baseline(requests.begin(),
@@ -278,10 +317,18 @@ std::optional<double> count_onset(const MetricSeries& observed, const OnsetOptio
 
 std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options) {
   std::optional<double> onset;
+  // A handful of requests a row makes a rate, error share or percentile jump from row to
+  // row; a baseline of seven rows that happen to read 1 request then "departs" at the first
+  // 3. Those series are the count rule's, which knows they are counts.
+  const auto low_rate = low_rate_components(observed, options);
+  const auto counted_at_low_rate = [&](const std::string& name) {
+    return std::any_of(low_rate.begin(), low_rate.end(), [&](const std::string& component) {
+      return counted_from_requests(name, component);
+    });
+  };
   for (const auto& [name, points] : observed) {
-    const auto baseline_points = std::max<std::size_t>(
-        static_cast<std::size_t>(options.min_baseline_points),
-        static_cast<std::size_t>(std::ceil(options.baseline_share * double(points.size()))));
+    if (counted_at_low_rate(name)) continue;
+    const auto baseline_points = baseline_rows(points.size(), options);
     const auto window = static_cast<std::size_t>(std::max(1, options.persistence_points));
     if (points.size() < baseline_points + window) continue;
     std::vector<double> values;

@@ -177,6 +177,27 @@ TEST(CountOnset, BusyComponentsAreLeftToThePersistenceRule) {
   EXPECT_FALSE(count_onset(observed).has_value());
 }
 
+TEST(DetectOnset, LowRateCountsAreLeftToTheCountRule) {
+  // Sock Shop, a catalogue crash at 25 s: payment sees one to three requests a row, and its
+  // first rows happened to read 1 each. By persistence its rate "departed" at 11 s; as counts
+  // (10 requests in 10 rows, then 75 in 30) it is no change. The busy catalogue's errors are
+  // the onset.
+  MetricSeries observed;
+  for (int t = 1; t <= 40; ++t) {
+    observed["pay_rps"].push_back({double(t), t <= 10 ? 1.0 : (t % 2 == 0 ? 3.0 : 2.0)});
+    observed["pay_err"].push_back({double(t), 0.0});
+    observed["pay_lat_99"].push_back({double(t), t <= 10 ? 20.0 : 35.0 + t % 3});
+    observed["cat_rps"].push_back({double(t), 200.0 + t % 3});
+    observed["cat_err"].push_back({double(t), t < 25 ? 0.0 : 0.5});
+  }
+  const auto onset = detect_onset(observed);
+  ASSERT_TRUE(onset.has_value());
+  EXPECT_DOUBLE_EQ(*onset, 25.0);
+  // Payment's other series (CPU, memory) are not counts: the persistence rule keeps them.
+  for (int t = 1; t <= 40; ++t) observed["pay_cpu"].push_back({double(t), t < 15 ? 0.1 : 0.9});
+  EXPECT_DOUBLE_EQ(detect_onset(observed).value_or(-1.0), 15.0);
+}
+
 TEST(CountOnset, CallsArrivingInBurstsAreNotAChangeOfRate) {
   // Ten calls per request at about one request a second: 0, 10 or 20 calls a row. A lull
   // (no request for a few seconds) is what bursts do, not an onset.
