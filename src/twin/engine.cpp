@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,9 +51,6 @@ namespace sg = simgrid::s4u;
 using model::RandomStream;
 
 namespace {
-double now() {
-  return sg::Engine::get_clock();
-}
 int status_of(Outcome outcome) {
   switch (outcome) {
     case Outcome::ok:
@@ -402,6 +401,9 @@ class Engine {
 
   RunStats run();
 
+  // Simulated time (the timeline's: SimGrid's clock may lag behind it, timeline.hpp).
+  double now() const { return timeline_.now(); }
+
   // TwinRuntime's hooks.
   void at(double at_s, std::function<void(TwinRuntime&)> action);
   void set_server_up(Server& server, bool up);
@@ -583,7 +585,10 @@ class Engine {
   std::size_t worker_actors_ = 0;
   std::uint64_t span_counter_ = 0;
   RunStats stats_;
-  Deadlines deadlines_{stats_.simgrid};
+  Timeline timeline_{stats_.simgrid};
+  // TwinRuntime::at's actions, kept here: a timeline callback holds pointers and numbers only.
+  std::deque<std::function<void(TwinRuntime&)>> runtime_actions_;
+  Deadlines deadlines_{timeline_, stats_.simgrid};
   // stop(): from then on nothing new happens and nothing more is reported; the sampler, the
   // one actor that is not a daemon, wakes up, takes the last snapshot and returns, which
   // ends the SimGrid run (the daemons are killed with it).
@@ -621,8 +626,8 @@ void Engine::build_platform() {
       auto* host = z->create_host(planned.name, planned.speed_flops);
       host->set_core_count(planned.cores);
       hosts_.push_back({host, h, planned.name, zone.name, planned.cores, planned.speed_flops});
-      hosts_.back().cpu = std::make_unique<HostCpu>(
-          planned.speed_flops, planned.cores, stats_.simgrid, [this](Request& r) { work_done(r); });
+      hosts_.back().cpu = std::make_unique<HostCpu>(planned.speed_flops, planned.cores, timeline_,
+                                                    [this](Request& r) { work_done(r); });
       auto* nic = z->create_split_duplex_link(planned.nic.name, planned.nic.bandwidth_bytes_per_s);
       nic->set_latency(planned.nic.latency_s);
       nic_links_.push_back(nic);
@@ -948,11 +953,11 @@ void Engine::start_actors() {
 
 template <typename F>
 void Engine::schedule(double at_s, F&& callback) {
-  ++stats_.simgrid.timers;
-  // A kernel timer instead of a sleeping actor: no context switch. Timers may be set from an
-  // actor (all of SimGrid runs in one thread with the default contexts) and run in maestro,
-  // where s4u calls take their direct path.
-  simgrid::kernel::timer::Timer::set(std::max(at_s, now()), std::forward<F>(callback));
+  // A timeline callback instead of a sleeping actor: no context switch, and no SimGrid round
+  // of its own (timeline.hpp). It may be scheduled from an actor (all of SimGrid runs in one
+  // thread with the default contexts) and runs in maestro, where s4u calls take their direct
+  // path.
+  timeline_.schedule(at_s, std::forward<F>(callback));
 }
 
 // Open loop: each arrival schedules the next; a runner actor takes the request.
@@ -981,6 +986,7 @@ void Engine::spawn_worker(Server& server) {
   raw->worker = server.spawned++;
   worker_contexts_.push_back(std::move(context));
   ++worker_actors_;
+  timeline_.note_actor_woken();  // a new actor runs before any later instant
   Server* s = &server;
   sg::Actor::create(fmt::format("{}/{}/w{}", server.name, server.index, raw->worker),
                     server.host->host, [this, s, raw] { worker_loop(*s, *raw); })
@@ -1031,6 +1037,7 @@ void Engine::sampler_loop(double duration) {
       check_pool_recovery(end);
       const auto snapshot = take_snapshot(end);
       for (auto* o : observers_) o->on_snapshot(snapshot);
+      timeline_.halt();
       return;
     }
     check_pool_recovery(t);
@@ -1038,6 +1045,7 @@ void Engine::sampler_loop(double duration) {
     for (auto* o : observers_) o->on_snapshot(snapshot);
     if (t >= duration) {
       ended_ = true;
+      timeline_.halt();
       return;  // the last non-daemon actor: the run ends here
     }
   }
@@ -2377,9 +2385,9 @@ Snapshot Engine::take_snapshot(double time) {
 // Runtime hooks
 
 void Engine::at(double at_s, std::function<void(TwinRuntime&)> action) {
-  ++stats_.simgrid.timers;
-  simgrid::kernel::timer::Timer::set(std::max(at_s, now()), [this, action = std::move(action)] {
-    if (!stopped_) action(runtime_);
+  runtime_actions_.push_back(std::move(action));
+  schedule(at_s, [this, stored = &runtime_actions_.back()] {
+    if (!stopped_) (*stored)(runtime_);
   });
 }
 
@@ -2742,6 +2750,15 @@ RunStats Engine::run() {
   auto* engine = new sg::Engine(&argc, argv);
   callbacks_ = options_.requests == TwinOptions::Requests::callbacks &&
                options_.cpu_model == TwinOptions::CpuModel::processor_sharing;
+  // SimGrid's clock moves on its own for flow transfers and executions: the timeline follows.
+  // Reported before the flow network's transfer ends are handed over (connected after).
+  sg::Engine::on_time_advance_cb([this](double) {
+    ++stats_.simgrid.rounds;
+    timeline_.sync(sg::Engine::get_clock());
+  });
+  // Without either, nothing in SimGrid takes time: the timeline may run ahead of its clock.
+  timeline_.allow_running_ahead(options_.network == TwinOptions::NetworkModel::latency &&
+                                options_.cpu_model == TwinOptions::CpuModel::processor_sharing);
   if (callbacks_ && options_.network == TwinOptions::NetworkModel::flow) comms_.connect();
   sg::Engine::set_config("contexts/stack-size:128");
   build_platform();
@@ -2763,7 +2780,7 @@ RunStats Engine::run() {
 // Public surface
 
 double TwinRuntime::now() const {
-  return detail::now();
+  return engine_->now();
 }
 void TwinRuntime::at(double at_s, std::function<void(TwinRuntime&)> action) {
   engine_->at(at_s, std::move(action));

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include <simgrid/s4u/Engine.hpp>
-
 namespace doppel::twin::detail {
 
 namespace {
@@ -13,13 +11,12 @@ namespace {
 constexpr double kEndToleranceS = 1e-9;
 }  // namespace
 
-HostCpu::HostCpu(double speed_flops, int cores, SimGridOps& ops,
+HostCpu::HostCpu(double speed_flops, int cores, Timeline& timeline,
                  std::function<void(Request&)> on_done)
-    : speed_(speed_flops), cores_(std::max(1, cores)), ops_(&ops), on_done_(std::move(on_done)) {}
-
-HostCpu::~HostCpu() {
-  if (timer_ != nullptr) timer_->remove();
-}
+    : speed_(speed_flops),
+      cores_(std::max(1, cores)),
+      timeline_(&timeline),
+      on_done_(std::move(on_done)) {}
 
 double HostCpu::rate() const {
   const auto n = static_cast<double>(jobs_.size());
@@ -27,7 +24,7 @@ double HostCpu::rate() const {
 }
 
 void HostCpu::advance() {
-  const double now = simgrid::s4u::Engine::get_clock();
+  const double now = timeline_->now();
   if (!jobs_.empty()) virtual_work_ += rate() * (now - updated_s_);
   updated_s_ = now;
 }
@@ -54,27 +51,31 @@ void HostCpu::finish_due() {
 
 void HostCpu::schedule_next() {
   if (jobs_.empty()) {
-    if (timer_ != nullptr) timer_->remove();
-    timer_ = nullptr;
+    if (armed_) {
+      armed_ = false;
+      ++armed_generation_;
+      timeline_->replaced(timer_at_s_);
+    }
     return;
   }
   // The timer set stands while it waits for the same job at the same rate: a job that starts
   // behind it on a free core changes neither.
   const Job& first = jobs_.front();
   const double current_rate = rate();
-  if (timer_ != nullptr) {
-    if (first.sequence == timer_job_ && current_rate == timer_rate_) return;
-    timer_->remove();
-  }
-  const double now = simgrid::s4u::Engine::get_clock();
-  const double at = now + std::max(0.0, first.end_work - virtual_work_) / current_rate;
-  ++ops_->timers;
+  if (armed_ && first.sequence == timer_job_ && current_rate == timer_rate_) return;
+  const double at = timeline_->now() + std::max(0.0, first.end_work - virtual_work_) / current_rate;
+  const bool replacing = armed_;
+  const double replaced_at_s = timer_at_s_;
+  armed_ = true;
+  ++armed_generation_;
   timer_job_ = first.sequence;
   timer_rate_ = current_rate;
-  timer_ = simgrid::kernel::timer::Timer::set(at, [this] {
-    timer_ = nullptr;
+  timer_at_s_ = at;
+  timeline_->schedule_replaceable(at, armed_generation_, [this] {
+    armed_ = false;
     finish_due();
   });
+  if (replacing) timeline_->replaced(replaced_at_s);
 }
 
 }  // namespace doppel::twin::detail

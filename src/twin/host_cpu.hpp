@@ -16,9 +16,9 @@
 #include <functional>
 #include <vector>
 
-#include <simgrid/kernel/Timer.hpp>
-
 #include "doppel/twin/twin.hpp"
+
+#include "twin/timeline.hpp"
 
 namespace doppel::twin::detail {
 
@@ -27,10 +27,9 @@ struct Request;
 class HostCpu {
  public:
   // `on_done` runs (in SimGrid's maestro) when a request's work is complete.
-  HostCpu(double speed_flops, int cores, SimGridOps& ops, std::function<void(Request&)> on_done);
+  HostCpu(double speed_flops, int cores, Timeline& timeline, std::function<void(Request&)> on_done);
   HostCpu(const HostCpu&) = delete;
   HostCpu& operator=(const HostCpu&) = delete;
-  ~HostCpu();
 
   // Starts `flops` of single-core work for `request` now.
   void start(double flops, Request& request);
@@ -55,15 +54,19 @@ class HostCpu {
 
   double speed_;
   double cores_;
-  SimGridOps* ops_;
+  Timeline* timeline_;
   std::function<void(Request&)> on_done_;
   double virtual_work_ = 0.0;
   double updated_s_ = 0.0;
   std::uint64_t sequence_ = 0;
   std::vector<Job> jobs_;  // a min-heap by end_work
-  simgrid::kernel::timer::Timer* timer_ = nullptr;
-  std::uint64_t timer_job_ = 0;  // the job the timer waits for, at timer_rate_
+  // The timeline callback for the earliest end: one replaced stays scheduled and finds its
+  // generation outdated.
+  bool armed_ = false;
+  std::uint64_t armed_generation_ = 0;
+  std::uint64_t timer_job_ = 0;  // the job the callback waits for, at timer_rate_
   double timer_rate_ = 0.0;
+  double timer_at_s_ = 0.0;
 };
 
 }  // namespace doppel::twin::detail

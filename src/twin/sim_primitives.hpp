@@ -26,6 +26,8 @@
 #include "doppel/twin/observer.hpp"
 #include "doppel/twin/twin.hpp"
 
+#include "twin/timeline.hpp"
+
 namespace doppel::twin::detail {
 
 class Waiter;
@@ -41,19 +43,21 @@ class Resumable {
   ~Resumable() = default;
 };
 
-// Every timed wait's deadline, in one heap behind one kernel timer (for the earliest). A
-// kernel timer per wait would cost an allocation and a heap insertion and removal in SimGrid
-// per call, though nearly every call is answered before its deadline: here a deadline is a
-// vector push, and one that no longer matters is dropped when its time comes.
+// Every timed wait's deadline, in one heap behind one timeline callback (for the earliest).
+// A callback per wait would cost a heap insertion per call, though nearly every call is
+// answered before its deadline: here a deadline is a vector push, and one that no longer
+// matters is dropped when its time comes.
 class Deadlines {
  public:
-  explicit Deadlines(SimGridOps& ops) : ops_(&ops) {}
+  Deadlines(Timeline& timeline, SimGridOps& ops) : timeline_(&timeline), ops_(&ops) {}
   Deadlines(const Deadlines&) = delete;
   Deadlines& operator=(const Deadlines&) = delete;
 
   // At `at_s`, ends `waiter`'s wait `token` if nothing else ended it first.
   void add(double at_s, Waiter& waiter, std::uint64_t token);
   SimGridOps& ops() { return *ops_; }
+  double now() const { return timeline_->now(); }
+  void note_actor_woken() { timeline_->note_actor_woken(); }
 
   // Continues `target`. Called while another continuation runs, it is queued and run when
   // that one returns: a chain of hand-overs (a pool's waiters, a join's last branch) is a
@@ -79,10 +83,14 @@ class Deadlines {
   // rest are waits already decided, dropped when the heap doubles (memory stays bounded by
   // the actors, not by calls times timeout).
   std::size_t drop_at_size_ = 1024;
+  Timeline* timeline_;
   SimGridOps* ops_;
   std::vector<Entry> heap_;  // a min-heap by at_s
   std::uint64_t sequence_ = 0;
-  simgrid::kernel::timer::Timer* timer_ = nullptr;
+  // The timeline callback for the earliest deadline: one replaced by an earlier deadline
+  // stays scheduled and finds its generation outdated.
+  bool armed_ = false;
+  std::uint64_t armed_generation_ = 0;
   double timer_at_s_ = 0.0;
   bool expiring_ = false;  // in expire_due: it arms the timer once, when done
   struct Ready {
@@ -123,6 +131,7 @@ class Waiter {
     decided_ = true;
     signaled_ = true;
     if (blocked_) {
+      deadlines_->note_actor_woken();
       semaphore_->release();
     } else if (resume_ != nullptr) {
       resume_now();
@@ -142,6 +151,7 @@ class Waiter {
     if (token != awaiting_ || decided_) return;
     decided_ = true;
     if (blocked_) {
+      deadlines_->note_actor_woken();
       semaphore_->release();
     } else if (resume_ != nullptr) {
       resume_now();
@@ -151,7 +161,7 @@ class Waiter {
   bool wait(double timeout_s) {
     if (!decided_ && timeout_s != 0) {
       if (timeout_s > 0) {
-        deadlines_->add(simgrid::s4u::Engine::get_clock() + timeout_s, *this, awaiting_);
+        deadlines_->add(deadlines_->now() + timeout_s, *this, awaiting_);
       }
       ++deadlines_->ops().actor_blocks;
       blocked_ = true;
@@ -179,7 +189,7 @@ class Waiter {
     }
     resume_ = &target;
     if (timeout_s > 0) {
-      deadlines_->add(simgrid::s4u::Engine::get_clock() + timeout_s, *this, awaiting_);
+      deadlines_->add(deadlines_->now() + timeout_s, *this, awaiting_);
     }
   }
 
@@ -210,11 +220,11 @@ inline void Deadlines::add(double at_s, Waiter& waiter, std::uint64_t token) {
   if (heap_.size() >= drop_at_size_) drop_decided();
   heap_.push_back({at_s, ++sequence_, &waiter, token});
   std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
-  if (!expiring_ && (timer_ == nullptr || at_s < timer_at_s_)) arm_timer();
+  if (!expiring_ && (!armed_ || at_s < timer_at_s_)) arm_timer();
 }
 
 inline void Deadlines::expire_due() {
-  const double now = simgrid::s4u::Engine::get_clock();
+  const double now = timeline_->now();
   // Continuations run by an expiry may add deadlines: the timer is armed once, at the end.
   expiring_ = true;
   while (!heap_.empty() && heap_.front().at_s <= now) {
@@ -246,13 +256,16 @@ inline void Deadlines::drop_decided() {
 }
 
 inline void Deadlines::arm_timer() {
-  if (timer_ != nullptr) timer_->remove();
-  ++ops_->timers;
+  const bool replacing = armed_;
+  const double replaced_at_s = timer_at_s_;
+  armed_ = true;
+  ++armed_generation_;
   timer_at_s_ = heap_.front().at_s;
-  timer_ = simgrid::kernel::timer::Timer::set(timer_at_s_, [this] {
-    timer_ = nullptr;
+  timeline_->schedule_replaceable(timer_at_s_, armed_generation_, [this] {
+    armed_ = false;
     expire_due();
   });
+  if (replacing) timeline_->replaced(replaced_at_s);
 }
 
 // Transfers of the flow network that no actor waits for. SimGrid 3.32 needs an actor in
@@ -339,7 +352,7 @@ class CommCompletions {
   // A comm is released one simulated instant after it ended: SimGrid finishes it (posts its
   // activity) after this instant's callbacks, and it must still exist then.
   void release(std::size_t id) {
-    const double now = simgrid::s4u::Engine::get_clock();
+    const double now = simgrid::s4u::Engine::get_clock();  // flow network: never run ahead
     if (now > retired_at_s_) {
       retired_.clear();
       retired_at_s_ = now;
@@ -409,6 +422,7 @@ class RunnerPool {
     runner->task = std::move(task);
     ActorContext* raw = runner.get();
     runners_.push_back(std::move(runner));
+    deadlines_->note_actor_woken();  // a new actor runs before any later instant
     simgrid::s4u::Actor::create("runner", host_, [this, raw] { loop(*raw); })->daemonize();
   }
 

@@ -65,6 +65,11 @@ struct SimGridOps {
   std::uint64_t timed_blocks = 0;  // of those, by a SimGrid sleep or wait with a timeout
   std::uint64_t timers = 0;        // kernel timers set
   std::uint64_t comms = 0;         // network transfers (flow model)
+  // Not SimGrid's: callbacks scheduled on the engine's own timeline (behind one kernel timer),
+  // and the distinct instants it ran on to without a SimGrid scheduling round.
+  std::uint64_t scheduled = 0;
+  std::uint64_t instants_ahead = 0;
+  std::uint64_t rounds = 0;  // SimGrid scheduling rounds that advanced its clock
 };
 
 struct RunStats {
