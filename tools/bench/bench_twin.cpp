@@ -10,6 +10,7 @@
 // A hop is a request delivered to a server (a service instance or a datastore node).
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -53,15 +54,37 @@ double rss_mb() {
   return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1e6;
 }
 
-// Counts without keeping records, so the figures are the engine's cost.
+// Counts without keeping records, so the figures are the engine's cost. With `digest`, it also
+// keeps every record as a line, to compare two builds' outputs (--digest).
 class CountingObserver : public TwinObserver {
  public:
+  explicit CountingObserver(bool digest) : digest_(digest) {}
   void on_entry(const EntryRecord& e) override {
     ++entries;
     ok += e.outcome == Outcome::ok;
     intervals.emplace_back(e.start_s, e.end_s);
+    if (digest_) {
+      lines.push_back(fmt::format("entry {:x}{:x} {} {} {:.9f} {:.9f} {} {}", e.trace_id.high,
+                                  e.trace_id.low, e.client, e.route, e.start_s, e.end_s, e.status,
+                                  to_string(e.outcome)));
+    }
   }
-  void on_span(const doppel::twin::SpanRecord&) override { ++spans; }
+  void on_span(const doppel::twin::SpanRecord& s) override {
+    ++spans;
+    if (digest_) {
+      lines.push_back(fmt::format(
+          "span {:x}{:x} {} {} {} {} {} {} {} {} {:.9f} {:.9f} {:.9f} {} {}", s.trace_id.high,
+          s.trace_id.low, s.span_id, s.parent_span_id, s.kind == doppel::twin::SpanKind::server,
+          s.service, s.operation, s.peer, s.instance, s.host, s.start_s, s.end_s, s.queue_s,
+          to_string(s.outcome), s.attempt));
+    }
+  }
+  void on_event(const doppel::twin::TwinEvent& e) override {
+    if (!digest_) return;
+    auto line = fmt::format("event {:.9f} {} {}", e.time_s, e.kind, e.component);
+    for (const auto& [key, value] : e.attributes) line += fmt::format(" {}={}", key, value);
+    lines.push_back(std::move(line));
+  }
   void on_snapshot(const doppel::twin::Snapshot&) override {
     peak_rss_mb = std::max(peak_rss_mb, rss_mb());
   }
@@ -79,9 +102,24 @@ class CountingObserver : public TwinObserver {
     return static_cast<std::size_t>(peak);
   }
 
+  // FNV-1a over the records sorted: equal for equal outputs, whatever order they came in.
+  std::string digest() {
+    std::sort(lines.begin(), lines.end());
+    std::uint64_t hash = 1469598103934665603ULL;
+    for (const auto& line : lines) {
+      for (unsigned char c : line) hash = (hash ^ c) * 1099511628211ULL;
+      hash = (hash ^ '\n') * 1099511628211ULL;
+    }
+    return fmt::format("{:016x}", hash);
+  }
+
   std::uint64_t entries = 0, ok = 0, spans = 0;
   double peak_rss_mb = 0;
   std::vector<std::pair<double, double>> intervals;
+  std::vector<std::string> lines;
+
+ private:
+  bool digest_ = false;
 };
 
 // Scales every client's rate so the workload starts at `rps` requests per second in total.
@@ -94,19 +132,36 @@ void set_total_rate(Topology& topology, double rps) {
   }
 }
 
+// Provisions the topology for `factor` times its load: every service instance and datastore
+// node gets `factor` times the workers, every host `factor` times the cores. Applied to the
+// loaded topology, so the bundled file stays the one the targets refer to.
+void provision(Topology& topology, int factor) {
+  if (factor <= 1) return;
+  for (auto& zone : topology.zones) {
+    for (auto& host : zone.hosts) host.cores *= factor;
+  }
+  for (auto& service : topology.services) service.workers *= factor;
+  for (auto& datastore : topology.datastores) datastore.workers *= factor;
+}
+
 int run_one(const std::string& file, const std::string& engine, const std::string& network,
-            const std::string& requests, double rps, double duration) {
+            const std::string& requests, double rps, double duration, int provision_factor,
+            bool digest) {
   auto topology = doppel::model::load_topology(file);
   set_total_rate(topology, rps);
-  nlohmann::json out{
-      {"engine", engine}, {"network", network}, {"rps", rps}, {"duration_s", duration}};
+  provision(topology, provision_factor);
+  nlohmann::json out{{"engine", engine},
+                     {"network", network},
+                     {"rps", rps},
+                     {"duration_s", duration},
+                     {"provision", provision_factor}};
   const double cpu_before = cpu_s();
   if (engine == "bare") {
     const auto stats = doppel::bench::run_bare(topology, network == "flow", duration);
     out["hops"] = stats.hops;
     out["wall_s"] = stats.wall_s;
   } else {
-    CountingObserver counter;
+    CountingObserver counter(digest);
     TwinObserver* observers[] = {&counter};
     TwinOptions options;
     options.duration_s = duration;
@@ -130,7 +185,17 @@ int run_one(const std::string& file, const std::string& engine, const std::strin
                           {"actor_blocks", stats.simgrid.actor_blocks},
                           {"timed_blocks", stats.simgrid.timed_blocks},
                           {"timers", stats.simgrid.timers},
-                          {"comms", stats.simgrid.comms}};
+                          {"comms", stats.simgrid.comms},
+                          {"scheduled", stats.simgrid.scheduled},
+                          {"instants_ahead", stats.simgrid.instants_ahead},
+                          {"rounds", stats.simgrid.rounds}};
+    if (digest) {
+      out["digest"] = counter.digest();
+      if (const char* path = std::getenv("DOPPEL_BENCH_RECORDS")) {
+        std::ofstream records(path);
+        for (const auto& line : counter.lines) records << line << '\n';
+      }
+    }
   }
   out["cpu_s"] = cpu_s() - cpu_before;  // loading the topology included: milliseconds
   out["hops_per_cpu_s"] = out["hops"].get<double>() / out["cpu_s"].get<double>();
@@ -211,8 +276,9 @@ int run_matrix(const std::string& self, const std::string& file, int repeat) {
   struct Level {
     double rps;
     double duration;
+    int provision;  // > 1: the extra rows, the topology provisioned for the rate (provision())
   };
-  const std::vector<Level> levels{{200, 30}, {1000, 10}, {5000, 4}};
+  const std::vector<Level> levels{{200, 30, 1}, {1000, 10, 1}, {5000, 4, 1}, {5000, 4, 5}};
   std::cout << "| rps | network | sim s | hops | Doppel CPU s | hops per CPU s | sim s per CPU s "
                "| ok share | bare s4u hops per CPU s | Doppel / bare (CPU per hop) | peak RSS MB "
                "| peak entries in flight |\n"
@@ -227,7 +293,9 @@ int run_matrix(const std::string& self, const std::string& file, int repeat) {
                                                    "--rps",
                                                    fmt::format("{}", level.rps),
                                                    "--duration",
-                                                   fmt::format("{}", level.duration)};
+                                                   fmt::format("{}", level.duration),
+                                                   "--provision",
+                                                   fmt::format("{}", level.provision)};
       auto doppel_args = common;
       doppel_args.insert(doppel_args.end(), {"--engine", "doppel"});
       auto bare_args = common;
@@ -239,11 +307,13 @@ int run_matrix(const std::string& self, const std::string& file, int repeat) {
       std::cout << fmt::format(
           "| {} | {} | {} | {} | {:.2f} | {:.0f} | {:.2f} | {:.3f} | {:.0f} | {:.2f} | {:.0f} | {} "
           "|\n",
-          level.rps, network, level.duration, d["hops"].get<std::uint64_t>(),
-          d["cpu_s"].get<double>(), d["hops_per_cpu_s"].get<double>(),
-          level.duration / d["cpu_s"].get<double>(), d["ok_share"].get<double>(),
-          b["hops_per_cpu_s"].get<double>(), per_hop_doppel / per_hop_bare,
-          d["peak_rss_mb"].get<double>(), d["peak_in_flight"].get<std::size_t>());
+          level.provision > 1 ? fmt::format("{} (provisioned x{})", level.rps, level.provision)
+                              : fmt::format("{}", level.rps),
+          network, level.duration, d["hops"].get<std::uint64_t>(), d["cpu_s"].get<double>(),
+          d["hops_per_cpu_s"].get<double>(), level.duration / d["cpu_s"].get<double>(),
+          d["ok_share"].get<double>(), b["hops_per_cpu_s"].get<double>(),
+          per_hop_doppel / per_hop_bare, d["peak_rss_mb"].get<double>(),
+          d["peak_in_flight"].get<std::size_t>());
       std::cout.flush();
     }
   }
@@ -283,6 +353,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"callbacks", "actors"}));
   app.add_option("--rps", rps, "Total request rate");
   app.add_option("--duration", duration, "Simulated seconds");
+  int provision_factor = 1;
+  app.add_option("--provision", provision_factor,
+                 "With --one: give every instance this many times its workers and every host "
+                 "this many times its cores (the bundled topology is sized for ~1000 rps)")
+      ->check(CLI::PositiveNumber);
+  bool digest = false;
+  app.add_flag("--digest", digest,
+               "With --one: also print a hash of every span, entry and event (sorted), to "
+               "compare the outputs of two builds");
   bool floor = false;
   std::string primitive;
   std::uint64_t count = 1000000;
@@ -295,7 +374,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
-    if (one) return run_one(file, engine, network, requests, rps, duration);
+    if (one)
+      return run_one(file, engine, network, requests, rps, duration, provision_factor, digest);
     if (!primitive.empty()) return run_primitive(primitive, count);
     char self[4096] = {};
     const auto n = readlink("/proc/self/exe", self, sizeof self - 1);
