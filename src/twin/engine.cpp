@@ -1961,8 +1961,7 @@ void Engine::start_call(PlanRun& plan, CallerState& caller, const CompiledCall& 
   run->holds_connection = false;
   if (delay_s > 0) {
     run->stage = CallRun::Stage::gateway_delay;
-    run->waiter.arm();
-    run->waiter.wait_then(delay_s, *run);
+    run->waiter.delay_then(delay_s, *run);
     return;
   }
   begin_call(*run);
@@ -2099,8 +2098,7 @@ void Engine::transfer_by_callbacks(CallRun& run, const HostState& from, const Ho
       return;
     }
     run.stage = CallRun::Stage::transfer_delay;
-    run.waiter.arm();
-    run.waiter.wait_then(extra_s, run);
+    run.waiter.delay_then(extra_s, run);
     return;
   }
   start_comm(run);
@@ -2113,8 +2111,7 @@ void Engine::transfer_lost(CallRun& run, double delay_s, CallRun::TransferEnd en
   }
   run.transfer_end = end;
   run.stage = CallRun::Stage::transfer_lost;
-  run.waiter.arm();
-  run.waiter.wait_then(delay_s, run);
+  run.waiter.delay_then(delay_s, run);
 }
 
 void Engine::start_comm(CallRun& run) {
@@ -2189,8 +2186,7 @@ void Engine::lose_attempt(CallRun& run, double delay_s, Outcome outcome) {
   }
   run.lost_outcome = outcome;
   run.stage = CallRun::Stage::lost;
-  run.waiter.arm();
-  run.waiter.wait_then(delay_s, run);
+  run.waiter.delay_then(delay_s, run);
 }
 
 // The attempt is over: its connection goes back, its span ends (unless the breaker refused
@@ -2213,8 +2209,7 @@ void Engine::end_attempt(CallRun& run, Outcome outcome, std::uint64_t reply_vers
       return;
     }
     run.stage = CallRun::Stage::backoff;
-    run.waiter.arm();
-    run.waiter.wait_then(backoff_s, run);
+    run.waiter.delay_then(backoff_s, run);
     return;
   }
   PlanRun& plan = *run.plan;

@@ -58,6 +58,10 @@ class Deadlines {
   SimGridOps& ops() { return *ops_; }
   double now() const { return timeline_->now(); }
   void note_actor_woken() { timeline_->note_actor_woken(); }
+  template <typename F>
+  void schedule(double at_s, F callback) {
+    timeline_->schedule(at_s, callback);
+  }
 
   // Continues `target`. Called while another continuation runs, it is queued and run when
   // that one returns: a chain of hand-overs (a pool's waiters, a join's last branch) is a
@@ -191,6 +195,20 @@ class Waiter {
     if (timeout_s > 0) {
       deadlines_->add(deadlines_->now() + timeout_s, *this, awaiting_);
     }
+  }
+
+  // A delay without an actor: arms a wait that only its end decides, and `target.resume(false)`
+  // runs after `delay_s` (now when <= 0). A timeline callback of its own rather than a
+  // deadline: nothing can end it earlier, so it never needs dropping, and the deadline heap
+  // keeps the timeouts, which are rarely the earliest.
+  void delay_then(double delay_s, Resumable& target) {
+    const std::uint64_t token = arm();
+    if (delay_s <= 0) {
+      wait_then(0, target);
+      return;
+    }
+    resume_ = &target;
+    deadlines_->schedule(deadlines_->now() + delay_s, [this, token] { expire(token); });
   }
 
   // What the notifier hands over with a reply.
