@@ -347,8 +347,12 @@ std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOpti
       }
     }
   }
-  // At a few requests a row, persistence cannot show; counts over many rows can.
-  if (!onset) onset = count_onset(observed, options);
+  // At a few requests a row, persistence cannot show; counts over many rows can. The count
+  // rule is the only judge of the series left out above, so it always has its say.
+  if (const auto counted = count_onset(observed, options);
+      counted && (!onset || *counted < *onset)) {
+    onset = counted;
+  }
   return onset;
 }
 

@@ -186,7 +186,7 @@ TEST(DetectOnset, LowRateCountsAreLeftToTheCountRule) {
   for (int t = 1; t <= 40; ++t) {
     observed["pay_rps"].push_back({double(t), t <= 10 ? 1.0 : (t % 2 == 0 ? 3.0 : 2.0)});
     observed["pay_err"].push_back({double(t), 0.0});
-    observed["pay_lat_99"].push_back({double(t), t <= 10 ? 20.0 : 35.0 + t % 3});
+    observed["pay_lat_99"].push_back({double(t), 20.0 + 5.0 * (t % 3)});
     observed["cat_rps"].push_back({double(t), 200.0 + t % 3});
     observed["cat_err"].push_back({double(t), t < 25 ? 0.0 : 0.5});
   }
@@ -196,6 +196,20 @@ TEST(DetectOnset, LowRateCountsAreLeftToTheCountRule) {
   // Payment's other series (CPU, memory) are not counts: the persistence rule keeps them.
   for (int t = 1; t <= 40; ++t) observed["pay_cpu"].push_back({double(t), t < 15 ? 0.1 : 0.9});
   EXPECT_DOUBLE_EQ(detect_onset(observed).value_or(-1.0), 15.0);
+}
+
+TEST(DetectOnset, ALowRateChangeBeforeABusyOneIsTheOnset) {
+  // Online Boutique: checkout (five requests a row) fails 27% from 22 s; a busy gauge moves
+  // only at 34 s. The count rule judges checkout's errors even though persistence found one.
+  MetricSeries observed;
+  for (int t = 1; t <= 40; ++t) {
+    observed["checkout_rps"].push_back({double(t), 5.0});
+    observed["checkout_err"].push_back({double(t), t < 22 ? 0.0 : (t % 2 == 0 ? 0.2 : 0.4)});
+    observed["pool_waiters"].push_back({double(t), t < 34 ? 0.0 : 4.0});
+  }
+  const auto onset = detect_onset(observed);
+  ASSERT_TRUE(onset.has_value());
+  EXPECT_NEAR(*onset, 22.0, 1.0);
 }
 
 TEST(CountOnset, CallsArrivingInBurstsAreNotAChangeOfRate) {

@@ -57,8 +57,9 @@ struct OnsetOptions {
 };
 
 // When the symptoms began: the earliest time a metric departs from its baseline by the
-// persistence rule; when none does, the count rule below (count_onset); nullopt when neither
-// finds anything.
+// persistence rule, or earlier where the count rule below (count_onset) finds a change: the
+// persistence rule leaves low-rate components' rates, error shares and latencies to it;
+// nullopt when neither finds anything.
 std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options = {});
 
 // The onset rule at low rates, where every row holds a few requests: for each component whose
