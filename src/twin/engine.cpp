@@ -312,7 +312,7 @@ struct TraceContext {
 class Engine;
 struct PlanRun;
 
-// One call with its retries, carried out by kernel callbacks instead of a blocked actor
+// One call with its retries, carried out by scheduled callbacks instead of a blocked actor
 // (TwinOptions::Requests::callbacks): attempt_call and call() as a state machine. Each wait
 // (the gateway's delay, a pooled connection, the reply, a transfer lost until the deadline,
 // a backoff) is its waiter's, and the wait's decision resumes the call where it stopped.
@@ -489,7 +489,7 @@ class Engine {
   bool retry_backoff(EdgeState& edge, int attempt, Outcome outcome, double& backoff_s);
   void note_pool_timeout(EdgeState& edge);
 
-  // Requests carried out by kernel callbacks (TwinOptions::Requests::callbacks).
+  // Requests carried out by scheduled callbacks (TwinOptions::Requests::callbacks).
   friend struct CallRun;
   void start_entry(ClientState& client, int kind);
   bool serve_by_callbacks(Server& server, Request& request);
@@ -1781,7 +1781,7 @@ void Engine::serve_query(Server& server, Request& request) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Requests carried out by kernel callbacks
+// Requests carried out by scheduled callbacks (the timeline's, timeline.hpp)
 //
 // The same steps as run_entry, run_steps, run_parallel, call and attempt_call above (latency
 // network), as state machines: where those block their actor, these arm their waiter and

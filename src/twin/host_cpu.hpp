@@ -6,10 +6,10 @@
 // (equal priorities: the twin sets none). That is processor sharing with a rate common to all
 // running jobs, so one number tracks them all: the work each job has received since the host
 // started ("virtual work", growing at that common rate). A job started when it stood at V
-// with w flops to do ends when it reaches V + w. One kernel timer per host waits for the
-// earliest end. The result is the same schedule SimGrid computes, without an execution
-// activity, a max-min solve and a CPU action per request: docs/performance.md ("Twin engine")
-// has the measured gain, tests/twin the check against SimGrid's own executions.
+// with w flops to do ends when it reaches V + w. One timeline callback per host (timeline.hpp)
+// waits for the earliest end. The result is the same schedule SimGrid computes, without an
+// execution activity, a max-min solve and a CPU action per request: docs/performance.md ("Twin
+// engine") has the measured gain, tests/twin the check against SimGrid's own executions.
 #pragma once
 
 #include <cstdint>

@@ -34,7 +34,7 @@ struct TwinOptions {
 
   // How CPU work shares a host's cores. Both give what SimGrid's max-min CPU model gives
   // single-core work of equal priority: n jobs on c cores each run at speed * min(1, c / n).
-  //  - processor_sharing: computed by the engine, one kernel timer per host (the default,
+  //  - processor_sharing: computed by the engine, one scheduled callback per host (the default,
   //    several times cheaper per request);
   //  - simgrid_executions: one SimGrid execution per request, the reference the former is
   //    tested against (tests/twin).
@@ -42,7 +42,8 @@ struct TwinOptions {
   CpuModel cpu_model = CpuModel::processor_sharing;
 
   // How a request's call plan (calls, retries, pools, parallel groups) is carried out:
-  //  - callbacks: a state machine per request and per call, advanced by kernel callbacks
+  //  - callbacks: a state machine per request and per call, advanced by the engine's scheduled
+  //  callbacks
   //    (replies, deadlines, CPU completions, the ends of flow transfers): no actor is woken
   //    per call (the default; with CpuModel::simgrid_executions requests use actors);
   //  - actors: the caller's actor (a worker, or a runner for entries and parallel branches)
