@@ -203,6 +203,18 @@ std::set<std::string> low_rate_components(const MetricSeries& observed,
   return low;
 }
 
+// The rows' spacing: the median gap of the first series that has two points.
+double row_spacing(const MetricSeries& observed) {
+  for (const auto& [name, points] : observed) {
+    if (points.size() < 2) continue;
+    std::vector<double> gaps;
+    for (std::size_t i = 1; i < points.size(); ++i)
+      gaps.push_back(points[i].t_s - points[i - 1].t_s);
+    return median_of(gaps);
+  }
+  return 0.0;
+}
+
 // Whether `name` is one of the series counted from a component's requests (its rate, load,
 // error share and latency percentiles).
 bool counted_from_requests(const std::string& name, const std::string& component) {
@@ -348,10 +360,13 @@ std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOpti
     }
   }
   // At a few requests a row, persistence cannot show; counts over many rows can. The count
-  // rule is the only judge of the series left out above, so it always has its say.
-  if (const auto counted = count_onset(observed, options);
-      counted && (!onset || *counted < *onset)) {
-    onset = counted;
+  // rule is the only judge of the series left out above, so it always has its say. But where
+  // both see the same change, persistence places it to the row: a change point of counts can
+  // land a row early (a row without requests just before the change fits either side), and a
+  // fault started a row before its symptoms contradicts a healthy row.
+  if (const auto counted = count_onset(observed, options)) {
+    const double lead_s = options.count_rule_lead_rows * row_spacing(observed);
+    if (!onset || *counted < *onset - lead_s - 1e-9) onset = counted;
   }
   return onset;
 }

@@ -212,6 +212,20 @@ TEST(DetectOnset, ALowRateChangeBeforeABusyOneIsTheOnset) {
   EXPECT_NEAR(*onset, 22.0, 1.0);
 }
 
+TEST(DetectOnset, WhereBothRulesSeeOneChangePersistencePlacesIt) {
+  // Sock Shop, DNS failure of the entry service at 16 s: every request fails from the row
+  // stamped 17. A quiet service downstream saw no request in row 16 either, so its count's
+  // change point lands a row early; the busy entry's errors say 17.
+  MetricSeries observed;
+  for (int t = 1; t <= 40; ++t) {
+    observed["front_rps"].push_back({double(t), 100.0});
+    observed["front_err"].push_back({double(t), t < 17 ? 0.0 : 1.0});
+    observed["orders_rps"].push_back({double(t), t >= 16 ? 0.0 : (t % 2 == 0 ? 3.0 : 4.0)});
+  }
+  EXPECT_DOUBLE_EQ(count_onset(observed).value_or(-1.0), 16.0);
+  EXPECT_DOUBLE_EQ(detect_onset(observed).value_or(-1.0), 17.0);
+}
+
 TEST(CountOnset, CallsArrivingInBurstsAreNotAChangeOfRate) {
   // Ten calls per request at about one request a second: 0, 10 or 20 calls a row. A lull
   // (no request for a few seconds) is what bursts do, not an onset.

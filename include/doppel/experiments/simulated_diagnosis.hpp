@@ -54,12 +54,16 @@ struct OnsetOptions {
   // largest G was 17).
   double count_g_threshold = 20.0;  // chi-square(1)
   double rank_z_threshold = 4.0;    // two-sided normal
+  // detect_onset takes the count rule's onset over the persistence rule's only when it is
+  // more than this many rows earlier; closer, both saw one change and persistence places it
+  // to the row.
+  double count_rule_lead_rows = 2.0;
 };
 
 // When the symptoms began: the earliest time a metric departs from its baseline by the
-// persistence rule, or earlier where the count rule below (count_onset) finds a change: the
-// persistence rule leaves low-rate components' rates, error shares and latencies to it;
-// nullopt when neither finds anything.
+// persistence rule, or where the count rule below (count_onset) finds a change more than
+// count_rule_lead_rows earlier (the persistence rule leaves low-rate components' rates, error
+// shares and latencies to it); nullopt when neither finds anything.
 std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options = {});
 
 // The onset rule at low rates, where every row holds a few requests: for each component whose
