@@ -362,8 +362,9 @@ std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOpti
   // At a few requests a row, persistence cannot show; counts over many rows can. The count
   // rule is the only judge of the series left out above, so it always has its say. But where
   // both see the same change, persistence places it to the row: a change point of counts can
-  // land a row early (a row without requests just before the change fits either side), and a
-  // fault started a row before its symptoms contradicts a healthy row.
+  // land rows early (a row without requests, or a rate sagging by chance, just before the
+  // change fits either side), and a fault started before its symptoms contradicts healthy
+  // rows.
   if (const auto counted = count_onset(observed, options)) {
     const double lead_s = options.count_rule_lead_rows * row_spacing(observed);
     if (!onset || *counted < *onset - lead_s - 1e-9) onset = counted;

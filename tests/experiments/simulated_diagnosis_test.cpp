@@ -224,6 +224,19 @@ TEST(DetectOnset, WhereBothRulesSeeOneChangePersistencePlacesIt) {
   }
   EXPECT_DOUBLE_EQ(count_onset(observed).value_or(-1.0), 16.0);
   EXPECT_DOUBLE_EQ(detect_onset(observed).value_or(-1.0), 17.0);
+
+  // Online Boutique, a bad deploy at 20 s: payment's calls (about 9 a row) sag by chance for
+  // the rows before they fall, and their change point lands four rows early.
+  MetricSeries sagging;
+  const double payment[] = {7, 5, 18, 8, 7, 10, 11, 9, 11, 10, 8, 10, 11, 7, 8, 7, 5, 7,  6, 5,
+                            5, 1, 2,  2, 7, 4,  4,  6, 5,  5,  0, 2,  3,  3, 2, 3, 1, 11, 2, 6};
+  for (int t = 1; t <= 40; ++t) {
+    sagging["payment_rps"].push_back({double(t), payment[t - 1]});
+    sagging["cart_rps"].push_back({double(t), 400.0});
+    sagging["cart_err"].push_back({double(t), t < 21 ? 0.0 : 0.5});
+  }
+  EXPECT_DOUBLE_EQ(count_onset(sagging).value_or(-1.0), 17.0);
+  EXPECT_DOUBLE_EQ(detect_onset(sagging).value_or(-1.0), 21.0);
 }
 
 TEST(CountOnset, CallsArrivingInBurstsAreNotAChangeOfRate) {

@@ -56,8 +56,9 @@ struct OnsetOptions {
   double rank_z_threshold = 4.0;    // two-sided normal
   // detect_onset takes the count rule's onset over the persistence rule's only when it is
   // more than this many rows earlier; closer, both saw one change and persistence places it
-  // to the row.
-  double count_rule_lead_rows = 2.0;
+  // to the row. A count's change point is only as sharp as the counts: a rate that sags for
+  // a few rows before it falls puts it there (Online Boutique: payment's calls, 4 rows).
+  double count_rule_lead_rows = 5.0;
 };
 
 // When the symptoms began: the earliest time a metric departs from its baseline by the
