@@ -2752,7 +2752,8 @@ RunStats Engine::run() {
     timeline_.sync(sg::Engine::get_clock());
   });
   // Without either, nothing in SimGrid takes time: the timeline may run ahead of its clock.
-  timeline_.allow_running_ahead(options_.network == TwinOptions::NetworkModel::latency &&
+  timeline_.allow_running_ahead(options_.run_ahead &&
+                                options_.network == TwinOptions::NetworkModel::latency &&
                                 options_.cpu_model == TwinOptions::CpuModel::processor_sharing);
   if (callbacks_ && options_.network == TwinOptions::NetworkModel::flow) comms_.connect();
   sg::Engine::set_config("contexts/stack-size:128");

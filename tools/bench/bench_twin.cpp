@@ -146,7 +146,7 @@ void provision(Topology& topology, int factor) {
 
 int run_one(const std::string& file, const std::string& engine, const std::string& network,
             const std::string& requests, double rps, double duration, int provision_factor,
-            bool digest) {
+            bool digest, bool run_ahead) {
   auto topology = doppel::model::load_topology(file);
   set_total_rate(topology, rps);
   provision(topology, provision_factor);
@@ -170,6 +170,8 @@ int run_one(const std::string& file, const std::string& engine, const std::strin
     options.requests =
         requests == "actors" ? TwinOptions::Requests::actors : TwinOptions::Requests::callbacks;
     out["requests"] = requests;
+    options.run_ahead = run_ahead;
+    out["run_ahead"] = run_ahead;
     double start_rss = 0;
     options.on_start = [&](doppel::twin::TwinRuntime&) { start_rss = rss_mb(); };
     const auto stats = doppel::twin::run_twin(topology, options, observers);
@@ -369,6 +371,10 @@ int main(int argc, char** argv) {
   app.add_flag("--digest", digest,
                "With --one: also print a hash of every span, entry and event (sorted), to "
                "compare the outputs of two builds");
+  bool no_run_ahead = false;
+  app.add_flag("--no-run-ahead", no_run_ahead,
+               "With --one: every instant of the engine's timeline a SimGrid round "
+               "(TwinOptions::run_ahead = false), the reference clock");
   bool floor = false;
   std::string primitive;
   std::uint64_t count = 1000000;
@@ -382,7 +388,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (one)
-      return run_one(file, engine, network, requests, rps, duration, provision_factor, digest);
+      return run_one(file, engine, network, requests, rps, duration, provision_factor, digest,
+                     !no_run_ahead);
     if (!primitive.empty()) return run_primitive(primitive, count);
     char self[4096] = {};
     const auto n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -53,6 +53,14 @@ struct TwinOptions {
   enum class Requests { callbacks, actors };
   Requests requests = Requests::callbacks;
 
+  // Whether the engine's timeline (its scheduled callbacks behind one SimGrid kernel timer)
+  // may run on to its next instant without a SimGrid scheduling round when nothing in
+  // SimGrid can happen first: with the latency network and processor_sharing CPUs, SimGrid
+  // then has no model that takes time. false: every instant of the timeline is a SimGrid
+  // round and SimGrid's clock leads throughout, the reference the default is tested against
+  // (tests/twin); the records are the same, only slower (docs/performance.md).
+  bool run_ahead = true;
+
   // Called once the twin is built, before simulated time starts: later layers (faults) get
   // the runtime here and schedule their changes with TwinRuntime::at().
   std::function<void(TwinRuntime&)> on_start;
