@@ -168,12 +168,16 @@ std::vector<double> prefix_sums(const std::vector<double>& values) {
   return prefix;
 }
 
-// Requests per row of a `<component>_rps` series: the rate times the row spacing (the median
-// spacing).
-std::vector<double> requests_per_row(const TimeSeries& rates) {
+// The median gap between a series' points: its row spacing.
+double median_gap(const TimeSeries& points) {
   std::vector<double> gaps;
-  for (std::size_t i = 1; i < rates.size(); ++i) gaps.push_back(rates[i].t_s - rates[i - 1].t_s);
-  const double row_s = std::max(1e-9, median_of(gaps));
+  for (std::size_t i = 1; i < points.size(); ++i) gaps.push_back(points[i].t_s - points[i - 1].t_s);
+  return median_of(gaps);
+}
+
+// Requests per row of a `<component>_rps` series: the rate times the row spacing.
+std::vector<double> requests_per_row(const TimeSeries& rates) {
+  const double row_s = std::max(1e-9, median_gap(rates));
   std::vector<double> requests;
   requests.reserve(rates.size());
   for (const auto& point : rates) requests.push_back(std::max(0.0, point.value * row_s));
@@ -206,11 +210,7 @@ std::set<std::string> low_rate_components(const MetricSeries& observed,
 // The rows' spacing: the median gap of the first series that has two points.
 double row_spacing(const MetricSeries& observed) {
   for (const auto& [name, points] : observed) {
-    if (points.size() < 2) continue;
-    std::vector<double> gaps;
-    for (std::size_t i = 1; i < points.size(); ++i)
-      gaps.push_back(points[i].t_s - points[i - 1].t_s);
-    return median_of(gaps);
+    if (points.size() >= 2) return median_gap(points);
   }
   return 0.0;
 }
