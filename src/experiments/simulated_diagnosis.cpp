@@ -190,19 +190,20 @@ std::size_t baseline_rows(std::size_t rows, const OnsetOptions& options) {
       static_cast<std::size_t>(std::ceil(options.baseline_share * double(rows))));
 }
 
+// Whether the baseline rows of `requests` (per row) see at most low_rate_max_per_row.
+bool low_rate(const std::vector<double>& requests, const OnsetOptions& options) {
+  const std::size_t first = std::min(requests.size(), baseline_rows(requests.size(), options));
+  return median_of({requests.begin(), requests.begin() + static_cast<std::ptrdiff_t>(first)}) <=
+         options.low_rate_max_per_row;
+}
+
 // The components whose baseline sees at most low_rate_max_per_row requests a row.
 std::set<std::string> low_rate_components(const MetricSeries& observed,
                                           const OnsetOptions& options) {
   std::set<std::string> low;
   for (const auto& [name, rates] : observed) {
     if (!name.ends_with("_rps") || rates.size() < 2) continue;
-    const auto requests = requests_per_row(rates);
-    const std::size_t first = std::min(requests.size(), baseline_rows(requests.size(), options));
-    const std::vector<double> baseline(requests.begin(),
-                                       requests.begin() + static_cast<std::ptrdiff_t>(first));
-    if (median_of(baseline) <= options.low_rate_max_per_row) {
-      low.insert(name.substr(0, name.size() - 4));
-    }
+    if (low_rate(requests_per_row(rates), options)) low.insert(name.substr(0, name.size() - 4));
   }
   return low;
 }
@@ -244,10 +245,7 @@ std::optional<double> count_onset(const MetricSeries& observed, const OnsetOptio
     const std::string component = name.substr(0, name.size() - 4);
     const auto requests = requests_per_row(rates);
     const auto [first, last] = splits(requests.size());
-    if (first >= last) continue;
-    const std::vector<double> baseline(requests.begin(),
-                                       requests.begin() + static_cast<std::ptrdiff_t>(first));
-    if (median_of(baseline) > options.low_rate_max_per_row) continue;
+    if (first >= last || !low_rate(requests, options)) continue;
 
     // Request counts: the best split of a Poisson rate.
     const auto best_split = [&](auto statistic, std::size_t count, std::size_t lo,
