@@ -15,6 +15,7 @@
 #include "doppel/faults/scenario.hpp"
 #include "doppel/model/distribution.hpp"
 #include "doppel/model/input_error.hpp"
+#include "doppel/model/service_graph.hpp"
 #include "doppel/telemetry/name_ids.hpp"
 #include "doppel/telemetry/rca_dataset.hpp"
 #include "doppel/telemetry/telemetry_suite.hpp"
@@ -59,13 +60,34 @@ std::vector<std::pair<std::string, std::string>> pooled_edges(const model::Topol
   return edges;
 }
 
+// Whether a kind acts only on the requests to its target (not on its resources).
+bool acts_on_requests(FaultKind kind) {
+  return kind == FaultKind::packet_loss || kind == FaultKind::dns_failure ||
+         kind == FaultKind::error_rate || kind == FaultKind::latency ||
+         kind == FaultKind::datastore_slowdown || kind == FaultKind::disk_slowness;
+}
+
 std::vector<std::string> applicable_targets(const model::Topology& topology, FaultKind kind) {
   std::vector<std::string> targets;
+  // A fault on the requests to a component no client request reaches (Sock Shop's
+  // queue-master, an asynchronous consumer) changes no record: its label would name a cause
+  // with no symptom. Crashes, memory and CPU show in the component's own resources all the
+  // same.
+  const auto reached_names = model::reached_by_requests(topology, model::ServiceGraph(topology));
+  const std::set<std::string, std::less<>> reached(reached_names.begin(), reached_names.end());
+  const bool on_requests = acts_on_requests(kind);
+  const auto applies = [&](const std::string& component) {
+    return !on_requests || reached.contains(component);
+  };
   auto add_services = [&] {
-    for (const auto& service : topology.services) targets.push_back(service.name);
+    for (const auto& service : topology.services) {
+      if (applies(service.name)) targets.push_back(service.name);
+    }
   };
   auto add_datastores = [&] {
-    for (const auto& datastore : topology.datastores) targets.push_back(datastore.name);
+    for (const auto& datastore : topology.datastores) {
+      if (applies(datastore.name)) targets.push_back(datastore.name);
+    }
   };
   switch (kind) {
     case FaultKind::instance_crash:
@@ -78,7 +100,9 @@ std::vector<std::string> applicable_targets(const model::Topology& topology, Fau
       break;
     case FaultKind::latency:
       add_services();
-      for (const auto& [from, to] : call_edges(topology)) targets.push_back(from + "->" + to);
+      for (const auto& [from, to] : call_edges(topology)) {
+        if (applies(from)) targets.push_back(from + "->" + to);
+      }
       break;
     case FaultKind::partition:
       for (std::size_t a = 0; a < topology.zones.size(); ++a) {
@@ -701,6 +725,15 @@ Catalog load_catalog(const std::filesystem::path& file, const model::Topology& t
       for (std::size_t t = 0; t < targets.size(); ++t) {
         const std::string target = targets[t].is_string() ? targets[t].get<std::string>() : "";
         if (std::find(applicable.begin(), applicable.end(), target) == applicable.end()) {
+          const auto reached = model::reached_by_requests(topology, model::ServiceGraph(topology));
+          if (acts_on_requests(*kind) &&
+              (topology.find_service(target) || topology.find_datastore(target)) &&
+              std::find(reached.begin(), reached.end(), target) == reached.end()) {
+            throw InputError(label, pointer_at(fmt::format("{}/targets/{}", where, t)),
+                             fmt::format("no client request reaches \"{}\" (no route and no "
+                                         "call leads to it): {} there would change nothing",
+                                         target, to_string(*kind)));
+          }
           throw InputError(
               label, pointer_at(fmt::format("{}/targets/{}", where, t)),
               fmt::format("\"{}\" is no component {} applies to", target, to_string(*kind)));

@@ -1,6 +1,7 @@
 #include "doppel/model/service_graph.hpp"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include <boost/graph/breadth_first_search.hpp>
@@ -179,6 +180,21 @@ std::vector<std::string> downstream_of(const ServiceGraph& graph, std::string_vi
 std::vector<std::string> upstream_of(const ServiceGraph& graph, std::string_view component) {
   const Vertex start = graph.vertex(component);
   return reachable_from(boost::make_reverse_graph(graph.graph()), graph.graph(), start);
+}
+
+std::vector<std::string> reached_by_requests(const Topology& topology, const ServiceGraph& graph) {
+  std::set<std::string, std::less<>> reached;
+  const auto reach = [&](const std::string& entry) {
+    if (!reached.insert(entry).second) return;
+    for (auto& name : downstream_of(graph, entry)) reached.insert(std::move(name));
+  };
+  for (const auto& route : topology.gateway.routes) reach(route.service);
+  if (topology.gateway.default_service) reach(*topology.gateway.default_service);
+  std::vector<std::string> in_order;
+  for (const auto v : boost::make_iterator_range(boost::vertices(graph.graph()))) {
+    if (reached.contains(graph.graph()[v].name)) in_order.push_back(graph.graph()[v].name);
+  }
+  return in_order;
 }
 
 void write_dot(std::ostream& out, const ServiceGraph& graph) {

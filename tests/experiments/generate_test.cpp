@@ -327,6 +327,50 @@ TEST(Catalog, EveryDrawIsAScenarioTheFaultsModuleAccepts) {
   }
 }
 
+// Sock Shop's queue-master consumes a queue: no client request reaches it, so a fault on its
+// requests would label a cause that changes no record. Its resources still show a crash.
+TEST(Catalog, FaultsOnRequestsLeaveOutWhatNoRequestReaches) {
+  const auto topology =
+      model::load_topology(fs::path(DOPPEL_SOURCE_DIR) / "topologies" / "sock-shop.json");
+  const auto catalog = default_catalog(topology);
+  const auto targets_of = [&](FaultKind kind) {
+    for (const auto& entry : catalog.entries) {
+      if (entry.kind == kind) return entry.targets;
+    }
+    return std::vector<std::string>{};
+  };
+  const auto has = [](const std::vector<std::string>& targets, const std::string& target) {
+    return std::find(targets.begin(), targets.end(), target) != targets.end();
+  };
+  for (FaultKind kind : {FaultKind::latency, FaultKind::packet_loss, FaultKind::dns_failure,
+                         FaultKind::error_rate}) {
+    const auto targets = targets_of(kind);
+    EXPECT_FALSE(has(targets, "queue-master")) << to_string(kind);
+    EXPECT_TRUE(has(targets, "shipping")) << to_string(kind);
+  }
+  EXPECT_FALSE(has(targets_of(FaultKind::latency), "queue-master->rabbitmq"));
+  EXPECT_TRUE(has(targets_of(FaultKind::latency), "shipping->rabbitmq"));
+  EXPECT_TRUE(has(targets_of(FaultKind::datastore_slowdown), "rabbitmq"));
+  EXPECT_TRUE(has(targets_of(FaultKind::instance_crash), "queue-master"));
+  EXPECT_TRUE(has(targets_of(FaultKind::memory_pressure), "queue-master"));
+
+  const auto file = test_root() / "unreached-catalog.json";
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << R"({"format": "catalog/v1", "faults": [
+      {"kind": "dns_failure", "targets": ["shipping", "queue-master"]}]})";
+  try {
+    load_catalog(file, topology);
+    FAIL() << "accepted a fault on requests to queue-master";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where().json_pointer, "/faults/0/targets/1");
+    EXPECT_NE(std::string(e.what()).find(
+                  "no client request reaches \"queue-master\" (no route and no call leads to "
+                  "it): dns_failure there would change nothing"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Catalog, BadCataloguesNameThePlace) {
   const auto topology = model::load_topology(kTopology);
   const auto file = test_root() / "bad-catalog.json";

@@ -119,6 +119,29 @@ TEST(ServiceGraph, ReachabilityThroughACycleExcludesTheStart) {
   EXPECT_EQ(downstream_of(graph, "c"), (Names{"a", "b"}));
 }
 
+TEST(ServiceGraph, RequestsReachTheRoutesAndWhatTheyCall) {
+  EXPECT_EQ(reached_by_requests(all_features(), build_service_graph(all_features())),
+            (Names{"web", "api", "db", "sessions"}));
+  // No gateway: no client request reaches anything.
+  const Topology mutual = mutual_services();
+  EXPECT_EQ(reached_by_requests(mutual, build_service_graph(mutual)), Names{});
+  // A route to a: b through a's call, never c, which only calls a.
+  const Topology routed = parse_topology_text(R"({
+    "doppel": "topology/v1", "name": "routed",
+    "zones": [{"name": "z", "hosts": [{"name": "h"}]}],
+    "services": [
+      {"name": "c", "placement": [{"zone": "z"}], "operations": [
+        {"name": "v", "steps": [{"call": {"to": "a", "operation": "x"}}]}]},
+      {"name": "a", "placement": [{"zone": "z"}], "operations": [
+        {"name": "x", "steps": [{"call": {"to": "b", "operation": "y"}}]}]},
+      {"name": "b", "placement": [{"zone": "z"}], "operations": [{"name": "y"}]}
+    ],
+    "gateway": {"routes": [{"name": "r", "path_prefix": "/", "to": {"service": "a", "operation": "x"}}]}
+  })",
+                                              "routed.json");
+  EXPECT_EQ(reached_by_requests(routed, build_service_graph(routed)), (Names{"a", "b"}));
+}
+
 TEST(ServiceGraph, DotOutputGolden) {
   std::ostringstream dot;
   write_dot(dot, build_service_graph(all_features()));

@@ -85,6 +85,11 @@ std::vector<std::string> downstream_of(const ServiceGraph& graph, std::string_vi
 // never itself. Throws std::invalid_argument for an unknown name.
 std::vector<std::string> upstream_of(const ServiceGraph& graph, std::string_view component);
 
+// The components a client request can reach: the gateway's routes and default service, and
+// what they call, directly or not. In file order (services, then datastores). A fault on
+// requests to anything else (an asynchronous consumer nothing calls) changes nothing.
+std::vector<std::string> reached_by_requests(const Topology& topology, const ServiceGraph& graph);
+
 // Graphviz DOT: services as boxes, datastores as cylinders, edges labelled with the calling
 // operations and the edge policy.
 void write_dot(std::ostream& out, const ServiceGraph& graph);
