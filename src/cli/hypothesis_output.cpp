@@ -45,6 +45,11 @@ void write_diagnosis(const std::filesystem::path& out_dir,
 void print_diagnosis(const experiments::SimulatedDiagnosis& diagnosis, std::size_t candidates) {
   fmt::print("Onset of the symptoms: {:g} s; compared over {:g}-{:g} s\n", diagnosis.onset_s,
              diagnosis.window_start_s, diagnosis.window_end_s);
+  if (diagnosis.onset_relaxed) {
+    fmt::print(
+        "Warning: no metric departs clearly from its baseline; the onset is the first weak "
+        "change (relaxed thresholds). The symptoms may be noise: weigh \"no fault\".\n");
+  }
   fmt::print(
       "{} candidates: {} not simulated (nothing observed at them), {} screened, {} kept; {} "
       "simulations{}\n\n",

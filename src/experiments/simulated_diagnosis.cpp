@@ -325,6 +325,13 @@ std::optional<double> count_onset(const MetricSeries& observed, const OnsetOptio
   return onset;
 }
 
+OnsetOptions relaxed(OnsetOptions options) {
+  options.threshold = options.relaxed_threshold;
+  options.count_g_threshold = options.relaxed_count_g_threshold;
+  options.rank_z_threshold = options.relaxed_rank_z_threshold;
+  return options;
+}
+
 std::optional<double> detect_onset(const MetricSeries& observed, const OnsetOptions& options) {
   std::optional<double> onset;
   // A handful of requests a row makes a rate, error share or percentile jump from row to
@@ -539,6 +546,11 @@ SimulatedDiagnosis diagnose_by_simulation(const ObservedSymptoms& observed,
   } else if (const auto detected = detect_onset(observed.series, options.onset)) {
     // The row stamped t covers (t - 1 row, t]: the fault began inside the row before.
     onset = std::max(0.0, *detected - 1.0);
+  } else if (const auto weak = options.onset.relaxed_threshold > 0.0
+                                   ? detect_onset(observed.series, relaxed(options.onset))
+                                   : std::nullopt) {
+    onset = std::max(0.0, *weak - 1.0);
+    result.onset_relaxed = true;
   } else {
     throw InputError("--observed", {},
                      "no metric departs from its baseline: no symptom onset found (pass "
@@ -781,11 +793,14 @@ void write_simulated_diagnosis_json(std::ostream& out, const SimulatedDiagnosis&
                       {"components", cause.components}});
   }
   doc["causes"] = std::move(causes);
-  doc["simulation"] = {
-      {"onset_s", diagnosis.onset_s},         {"pruned", diagnosis.pruned},
-      {"refined", diagnosis.refined},         {"duration_s", diagnosis.duration_s},
-      {"simulations", diagnosis.simulations}, {"stopped_early", diagnosis.stopped_early},
-      {"screening", std::move(screening)}};
+  doc["simulation"] = {{"onset_s", diagnosis.onset_s},
+                       {"onset_relaxed", diagnosis.onset_relaxed},
+                       {"pruned", diagnosis.pruned},
+                       {"refined", diagnosis.refined},
+                       {"duration_s", diagnosis.duration_s},
+                       {"simulations", diagnosis.simulations},
+                       {"stopped_early", diagnosis.stopped_early},
+                       {"screening", std::move(screening)}};
   out << doc.dump(2) << '\n';
 }
 

@@ -1,5 +1,6 @@
 // doppel diagnose and validate as a user runs them: the bundled db-pool-exhaustion incident
 // replayed as "production" with its own seed, then diagnosed and fixed against the twin.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -97,6 +98,42 @@ TEST(Diagnose, BadInputExitsTwoNamingThePlace) {
                  dir.string());
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("--candidates FILE or --auto"), std::string::npos) << r.out;
+}
+
+// A step of five baseline scales in one latency is no onset at the usual thresholds; a
+// diagnosis asked for anyway starts there and says the evidence is weak. A flat series is no
+// onset at either: exit 2, asking for a window.
+TEST(Diagnose, AWeakOnsetIsUsedAndFlaggedAFlatSeriesIsAnError) {
+  const fs::path dir = fresh_test_dir("diagnose-weak-onset");
+  const fs::path candidates = dir / "null.json";
+  std::ofstream(candidates) << R"({"doppel": "candidates/v1", "candidates": [
+      {"name": "no fault", "description": "the null hypothesis", "injections": []}]})";
+  const auto write_csv = [&](const fs::path& file, double stepped) {
+    std::ofstream csv(file);
+    csv << "time,frontend_lat_99\n";
+    for (int t = 1; t <= 40; ++t) {
+      csv << t << "," << (t >= 31 ? stepped : 10.0) + 0.2 * std::sin(t * 1.7) << "\n";
+    }
+  };
+  write_csv(dir / "weak.csv", 15.0);
+  Result r = run_doppel("diagnose " + kTopology + " --observed " + (dir / "weak.csv").string() +
+                        " --candidates " + candidates.string() +
+                        " --replications 1 --jobs 1 --out " + (dir / "weak").string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Warning: no metric departs clearly from its baseline"), std::string::npos)
+      << r.out;
+  const auto diagnosis = nlohmann::json::parse(slurp(dir / "weak" / "diagnosis.json"));
+  EXPECT_TRUE(diagnosis["simulation"]["onset_relaxed"].get<bool>());
+  EXPECT_DOUBLE_EQ(diagnosis["simulation"]["onset_s"].get<double>(), 30.0);
+
+  write_csv(dir / "flat.csv", 10.0);
+  r = run_doppel("diagnose " + kTopology + " --observed " + (dir / "flat.csv").string() +
+                 " --candidates " + candidates.string() + " --out " + (dir / "flat").string());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("--observed: no metric departs from its baseline: no symptom onset found "
+                       "(pass --window START:END to say where to look)"),
+            std::string::npos)
+      << r.out;
 }
 
 // The main job on the bundled default, the whole story: the incident as production (its

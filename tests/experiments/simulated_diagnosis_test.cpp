@@ -42,6 +42,22 @@ TEST(DetectOnset, ABlipShorterThanTheRunIsNotAnOnset) {
   EXPECT_FALSE(detect_onset(observed).has_value());
 }
 
+// Five baseline scales (the floor: a tenth of the median) is under the threshold of six but
+// over the relaxed four: a diagnosis asked for anyway starts from it, flagged as weak.
+TEST(DetectOnset, AWeakChangeIsAnOnsetOnlyAtTheRelaxedThresholds) {
+  MetricSeries observed;
+  observed["a_lat_99"] = flat_then_step(10.0, 31.0, 15.0, 60);
+  EXPECT_FALSE(detect_onset(observed).has_value());
+  EXPECT_DOUBLE_EQ(detect_onset(observed, relaxed({})).value_or(-1.0), 31.0);
+  OnsetOptions options;
+  options.relaxed_threshold = 5.5;
+  EXPECT_FALSE(detect_onset(observed, relaxed(options)).has_value());
+  const OnsetOptions loose = relaxed({});
+  EXPECT_DOUBLE_EQ(loose.threshold, 4.0);
+  EXPECT_DOUBLE_EQ(loose.count_g_threshold, 10.0);
+  EXPECT_DOUBLE_EQ(loose.rank_z_threshold, 3.0);
+}
+
 }  // namespace
 }  // namespace doppel::experiments
 

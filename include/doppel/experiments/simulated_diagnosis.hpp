@@ -59,7 +59,18 @@ struct OnsetOptions {
   // to the row. A count's change point is only as sharp as the counts: a rate that sags for
   // a few rows before it falls puts it there (Online Boutique: payment's calls, 4 rows).
   double count_rule_lead_rows = 5.0;
+  // Where neither rule finds an onset at the thresholds above, diagnose_by_simulation looks
+  // again at these (nominal tails ~0.3% a test, not corrected for the many tests): someone
+  // who asks for a diagnosis saw something, and the weak change most like a symptom is a
+  // better start for the candidates than none. "No fault" stays a candidate, so noise taken
+  // for an onset ranks the null hypothesis first. 0: no second look.
+  double relaxed_threshold = 4.0;
+  double relaxed_count_g_threshold = 10.0;
+  double relaxed_rank_z_threshold = 3.0;
 };
+
+// The options with the relaxed thresholds in place of the usual ones.
+OnsetOptions relaxed(OnsetOptions options);
 
 // When the symptoms began: the earliest time a metric departs from its baseline by the
 // persistence rule, or where the count rule below (count_onset) finds a change more than
@@ -154,6 +165,9 @@ struct SimulatedDiagnosisOptions {
 
 struct SimulatedDiagnosis {
   double onset_s = 0.0;  // where the candidates' injections start
+  // The onset came from the relaxed thresholds (OnsetOptions): the evidence of any symptom
+  // is weak, and the ranking says so only as far as "no fault" competes.
+  bool onset_relaxed = false;
   double window_start_s = 0.0;
   double window_end_s = 0.0;
   double duration_s = 0.0;
