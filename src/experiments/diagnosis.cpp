@@ -113,6 +113,25 @@ std::pair<double, double> robust_centre_and_spread(const std::vector<double>& va
   return {centre, 1.4826 * median(deviations)};
 }
 
+// The smallest step between two distinct values of a series (0 if it has one value): a
+// gauge of whole workers or connections moves by one of them at least.
+double resolution_of(const TimeSeries& series) {
+  std::vector<double> values;
+  values.reserve(series.size());
+  for (const auto& point : series) {
+    if (std::isfinite(point.value)) values.push_back(point.value);
+  }
+  std::sort(values.begin(), values.end());
+  double step = 0.0;
+  for (std::size_t i = 1; i < values.size(); ++i) {
+    const double gap = values[i] - values[i - 1];
+    // Steps of a value's last printed digits are rounding, not resolution.
+    if (gap <= 1e-9 * std::max(1.0, std::abs(values[i]))) continue;
+    if (step == 0.0 || gap < step) step = gap;
+  }
+  return step;
+}
+
 const TimeSeries* find_series(const MetricSeries& series, const std::string& name) {
   const auto found = series.find(name);
   return found == series.end() || found->second.empty() ? nullptr : &found->second;
@@ -390,14 +409,17 @@ Diagnosis diagnose(const MetricSeries& observed, const std::vector<CandidateRuns
       }
     }
     const auto [centre, spread] = robust_centre_and_spread(baseline);
-    // The largest excursion anyone shows bounds how small the scale may get, so a metric
-    // that is flat at baseline (an error rate of 0) cannot outweigh all others.
+    // The largest excursion observed (or simulated without a fault) bounds how small the
+    // scale may get, so a metric that is flat at baseline (an error rate of 0) cannot
+    // outweigh all others. Not the candidates' excursions: then the scores of two candidates
+    // would depend on which others are in the set.
     double largest_excursion = 0.0;
     for (double v : metric.observed) {
       if (std::isfinite(v)) largest_excursion = std::max(largest_excursion, std::abs(v - centre));
     }
-    for (const auto& candidate_runs : runs) {
-      for (const auto& run : candidate_runs) {
+    for (std::size_t c = 0; c < candidates.size(); ++c) {
+      if (!candidates[c].null_hypothesis) continue;
+      for (const auto& run : runs[c]) {
         for (double v : run[m]) {
           if (std::isfinite(v))
             largest_excursion = std::max(largest_excursion, std::abs(v - centre));
@@ -406,7 +428,8 @@ Diagnosis diagnose(const MetricSeries& observed, const std::vector<CandidateRuns
     }
     metric.baseline_center = centre;
     metric.scale = std::max({spread, options.relative_scale_floor * std::abs(centre),
-                             options.relative_scale_floor * largest_excursion, kTinyScale});
+                             options.relative_scale_floor * largest_excursion,
+                             options.resolution_share * resolution_of(series), kTinyScale});
     std::vector<double> z(grid.count, kNaN);
     for (std::size_t b = 0; b < grid.count; ++b) {
       if (std::isfinite(metric.observed[b])) z[b] = (metric.observed[b] - centre) / metric.scale;
@@ -432,7 +455,8 @@ Diagnosis diagnose(const MetricSeries& observed, const std::vector<CandidateRuns
       for (std::size_t m = 0; m < names.size(); ++m) {
         for (double& v : run[m]) {
           if (std::isfinite(v)) {
-            v = (v - diagnosis.metrics[m].baseline_center) / diagnosis.metrics[m].scale;
+            v = std::clamp((v - diagnosis.metrics[m].baseline_center) / diagnosis.metrics[m].scale,
+                           -options.max_abs_z, options.max_abs_z);
           }
         }
       }
@@ -704,6 +728,8 @@ void write_diagnosis_json(std::ostream& out, const Diagnosis& diagnosis) {
   doc["window"] = {{"start_s", options.window_start_s}, {"end_s", options.window_end_s}};
   doc["method"] = {{"noise_floor", options.noise_floor},
                    {"relative_scale_floor", options.relative_scale_floor},
+                   {"resolution_share", options.resolution_share},
+                   {"max_abs_z", options.max_abs_z},
                    {"effective_samples_per_metric", options.effective_samples_per_metric},
                    {"deviation_threshold", options.deviation_threshold},
                    {"bootstrap_samples", options.bootstrap_samples},

@@ -1,7 +1,9 @@
 #include "doppel/experiments/diagnosis.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -108,6 +110,60 @@ TEST(Diagnosis, MatchingCandidateRanksFirstWithHighPosterior) {
   for (const auto& metric : diagnosis.metrics) {
     EXPECT_EQ(metric.symptom, metric.name != "db_cpu") << metric.name;
   }
+}
+
+// Each metric's scale comes from the observed data and the null hypothesis, never from the
+// other candidates: a far-off third candidate (Sock Shop's 95% CPU stress in the accuracy
+// suite) must not widen the scales that decide between the first two.
+TEST(Diagnosis, TheScoresOfTwoCandidatesDoNotDependOnAThird) {
+  const auto observed = synthesise(kObservedIncident, 7);
+  std::vector<CandidateRuns> two = {candidate("pool-exhaustion", kPoolExhaustion, 5),
+                                    candidate("no fault", kNothing, 5, true)};
+  const auto alone = diagnose(observed, two, window_100_200());
+  two.push_back(candidate("meltdown",
+                          {{"checkout_lat_99", 100, 60000, 500},
+                           {"checkout_err", 0, 0.9, 0.01},
+                           {"db_cpu", 0.5, 1.0, 0.02}},
+                          5));
+  const auto with_third = diagnose(observed, two, window_100_200());
+  for (const char* name : {"pool-exhaustion", "no fault"}) {
+    EXPECT_DOUBLE_EQ(score_of(alone, name).log_likelihood,
+                     score_of(with_third, name).log_likelihood)
+        << name;
+  }
+  for (std::size_t m = 0; m < alone.metrics.size(); ++m) {
+    EXPECT_DOUBLE_EQ(alone.metrics[m].scale, with_third.metrics[m].scale) << alone.metrics[m].name;
+  }
+  // Far off is far off, but no metric's z counts beyond max_abs_z: the third is last, with a
+  // finite score.
+  EXPECT_EQ(with_third.ranking.back().name, "meltdown");
+  EXPECT_TRUE(std::isfinite(with_third.ranking.back().log_likelihood));
+}
+
+// Gauges count whole things: one more waiter on a pool whose baseline reads 0 throughout is
+// a step of the gauge's resolution, and the scale is at least half of it, so that one step
+// is two scales, not twenty.
+TEST(Diagnosis, AGaugesScaleIsAtLeastHalfItsResolution) {
+  MetricSeries observed;
+  for (int t = 1; t <= 200; ++t) {
+    const double waiters = t < 100 ? 0.0 : double(t % 3);  // 0, 1, 2 in the window
+    observed["db_waiters"].push_back({double(t), waiters});
+    observed["api_workers_util"].push_back({double(t), t < 100 ? 0.0 : (t % 2) / 64.0});
+  }
+  MetricSeries quiet;
+  for (int t = 1; t <= 200; ++t) {
+    quiet["db_waiters"].push_back({double(t), 0.0});
+    quiet["api_workers_util"].push_back({double(t), 0.0});
+  }
+  CandidateRuns nothing;
+  nothing.name = "no fault";
+  nothing.null_hypothesis = true;
+  nothing.replications = {quiet, quiet};
+  const auto diagnosis = diagnose(observed, {nothing}, window_100_200());
+  std::map<std::string, double> scale;
+  for (const auto& metric : diagnosis.metrics) scale[metric.name] = metric.scale;
+  EXPECT_DOUBLE_EQ(scale["db_waiters"], 0.5);               // not 5% of the excursion of 2
+  EXPECT_DOUBLE_EQ(scale["api_workers_util"], 0.5 / 64.0);  // one worker of 64
 }
 
 TEST(Diagnosis, NullHypothesisWinsWhenNothingDeviates) {

@@ -38,6 +38,15 @@ struct DiagnosisOptions {
   // A metric's scale is at least this share of its baseline level, so a flat baseline
   // (spread 0) does not make every wiggle infinitely surprising.
   double relative_scale_floor = 0.05;
+  // ... and at least this share of its resolution, the smallest step between two of its
+  // observed values: gauges count workers, connections and waiters, so one more is a step of
+  // 1 (or 1/64 of a pool of 64), and a baseline that reads 0 throughout must not make that
+  // one step a twenty-sigma event.
+  double resolution_share = 0.5;
+  // A simulated z beyond this counts as this: a candidate far off in one metric is far off,
+  // without one metric outweighing every other (the cap 1 / relative_scale_floor that the
+  // largest-excursion floor puts on the observed z).
+  double max_abs_z = 20.0;
   // The bins of one metric are autocorrelated, not independent: each metric's log-likelihood
   // counts as this many independent observations (its mean per bin times this).
   double effective_samples_per_metric = 4.0;
