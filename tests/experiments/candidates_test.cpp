@@ -144,6 +144,25 @@ TEST(AutoCandidates, StressOnAHostSharedByServicesIsOneCauseNamingThemAll) {
   EXPECT_EQ(node->components, (std::vector<std::string>{"front-end", "payment"}));
 }
 
+// Sock Shop's queue-master consumes a queue that nothing in the twin fills: faults on its
+// requests would be "no fault" again, sharing its probability. Its crash and its host's CPU
+// are its own metrics' business and stay.
+TEST(AutoCandidates, NoRequestFaultsOnWhatNoRequestReaches) {
+  const auto candidates = auto_candidates(bundled("sock-shop"));
+  std::set<std::string> kinds_on_queue_master;
+  for (const auto& candidate : candidates) {
+    if (candidate.component == "queue-master") kinds_on_queue_master.insert(candidate.kind);
+  }
+  EXPECT_EQ(kinds_on_queue_master, (std::set<std::string>{"instance_crash"}));
+  EXPECT_NE(find_cause(candidates, "latency@shipping"), nullptr);
+  EXPECT_NE(find_cause(candidates, "dns_failure@shipping"), nullptr);
+  EXPECT_NE(find_cause(candidates, "datastore_slowdown@rabbitmq"), nullptr);
+  const Candidate* node = find_cause(candidates, "cpu_stress@node-3");
+  ASSERT_NE(node, nullptr);
+  EXPECT_NE(std::find(node->components.begin(), node->components.end(), "queue-master"),
+            node->components.end());
+}
+
 TEST(AutoCandidates, AReplicatedServiceIsAlsoStressedOnEachInstancesHost) {
   // stale-reads lets the twin place profile's four instances in two zones: the host of each
   // instance in turn, at each share, besides all of its hosts at once.
