@@ -1215,22 +1215,20 @@ Server* Engine::choose_server(EdgeState& edge, Target& target, const CompiledCal
 Engine::Transfer Engine::transfer(ActorContext& self, const HostState& from, const HostState& to,
                                   std::int64_t bytes, double deadline, double extra_s,
                                   double service_loss) {
-  if (from.index != to.index) {
-    if (blocked(from.index, to.index)) {
-      // Behind a partition packets vanish: the sender hears nothing until it gives up.
-      self.waiter.sleep(deadline - now());
-      return Transfer::timed_out;
+  if (from.index != to.index && blocked(from.index, to.index)) {
+    // Behind a partition packets vanish: the sender hears nothing until it gives up.
+    self.waiter.sleep(deadline - now());
+    return Transfer::timed_out;
+  }
+  if (lossy_) {
+    bool failed = false;
+    const double resend = loss_delay_s(from.index, to.index, service_loss, failed);
+    if (failed) {
+      const bool in_time = resend < deadline - now();
+      self.waiter.sleep(in_time ? resend : deadline - now());
+      return in_time ? Transfer::failed : Transfer::timed_out;
     }
-    if (lossy_) {
-      bool failed = false;
-      const double resend = loss_delay_s(from.index, to.index, service_loss, failed);
-      if (failed) {
-        const bool in_time = resend < deadline - now();
-        self.waiter.sleep(in_time ? resend : deadline - now());
-        return in_time ? Transfer::failed : Transfer::timed_out;
-      }
-      extra_s += resend;
-    }
+    extra_s += resend;
   }
   if (options_.network == TwinOptions::NetworkModel::latency) {
     double delay = extra_s;
@@ -1350,17 +1348,17 @@ Outcome Engine::latency_exchange(ActorContext& self, CallerState& caller, Server
     const double bandwidth = plan_.path_bandwidth(from, to);
     there += latency + static_cast<double>(call.spec->request_bytes) / bandwidth;
     back = latency + static_cast<double>(call.spec->response_bytes) / bandwidth;
-    if (lossy_) {
-      // Both ways are drawn now, in one order, so the stream's use does not depend on timing.
-      const double loss = server.service != nullptr ? server.service->loss : 0.0;
-      bool request_failed = false;
-      there += loss_delay_s(from, to, loss, request_failed);
-      back += loss_delay_s(to, from, loss, reply_failed);
-      if (request_failed) {
-        const bool in_time = there < deadline - now();
-        self.waiter.sleep(in_time ? there : deadline - now());
-        return in_time ? Outcome::unavailable : Outcome::timeout;
-      }
+  }
+  if (lossy_) {
+    // Both ways are drawn now, in one order, so the stream's use does not depend on timing.
+    const double loss = server.service != nullptr ? server.service->loss : 0.0;
+    bool request_failed = false;
+    there += loss_delay_s(from, to, loss, request_failed);
+    back += loss_delay_s(to, from, loss, reply_failed);
+    if (request_failed) {
+      const bool in_time = there < deadline - now();
+      self.waiter.sleep(in_time ? there : deadline - now());
+      return in_time ? Outcome::unavailable : Outcome::timeout;
     }
   }
   Request* request = new_request();
@@ -2038,17 +2036,17 @@ void Engine::exchange_by_callbacks(CallRun& run) {
     const double bandwidth = plan_.path_bandwidth(from, to);
     there += latency + static_cast<double>(call.spec->request_bytes) / bandwidth;
     back = latency + static_cast<double>(call.spec->response_bytes) / bandwidth;
-    if (lossy_) {
-      const double loss = server->service != nullptr ? server->service->loss : 0.0;
-      bool request_failed = false;
-      there += loss_delay_s(from, to, loss, request_failed);
-      back += loss_delay_s(to, from, loss, reply_failed);
-      if (request_failed) {
-        const bool in_time = there < run.deadline - now();
-        lose_attempt(run, in_time ? there : run.deadline - now(),
-                     in_time ? Outcome::unavailable : Outcome::timeout);
-        return;
-      }
+  }
+  if (lossy_) {
+    const double loss = server->service != nullptr ? server->service->loss : 0.0;
+    bool request_failed = false;
+    there += loss_delay_s(from, to, loss, request_failed);
+    back += loss_delay_s(to, from, loss, reply_failed);
+    if (request_failed) {
+      const bool in_time = there < run.deadline - now();
+      lose_attempt(run, in_time ? there : run.deadline - now(),
+                   in_time ? Outcome::unavailable : Outcome::timeout);
+      return;
     }
   }
   Request* request = new_request();
@@ -2075,22 +2073,20 @@ void Engine::transfer_by_callbacks(CallRun& run, const HostState& from, const Ho
   run.from = &from;
   run.to = &to;
   run.bytes = bytes;
-  if (from.index != to.index) {
-    if (blocked(from.index, to.index)) {
-      transfer_lost(run, run.deadline - now(), End::timed_out);
+  if (from.index != to.index && blocked(from.index, to.index)) {
+    transfer_lost(run, run.deadline - now(), End::timed_out);
+    return;
+  }
+  if (lossy_) {
+    bool failed = false;
+    const double resend = loss_delay_s(from.index, to.index, run.loss, failed);
+    if (failed) {
+      const bool in_time = resend < run.deadline - now();
+      transfer_lost(run, in_time ? resend : run.deadline - now(),
+                    in_time ? End::failed : End::timed_out);
       return;
     }
-    if (lossy_) {
-      bool failed = false;
-      const double resend = loss_delay_s(from.index, to.index, run.loss, failed);
-      if (failed) {
-        const bool in_time = resend < run.deadline - now();
-        transfer_lost(run, in_time ? resend : run.deadline - now(),
-                      in_time ? End::failed : End::timed_out);
-        return;
-      }
-      extra_s += resend;
-    }
+    extra_s += resend;
   }
   if (extra_s > 0) {
     if (extra_s > run.deadline - now()) {
@@ -2570,9 +2566,14 @@ void Engine::update_replication(DatastoreState& ds) {
 // probability and resent after a doubling timeout; `failed` after kMaxTransmissions losses.
 double Engine::loss_delay_s(int from_host, int to_host, double service_loss, bool& failed) {
   failed = false;
-  const double delivered = (1.0 - hosts_[static_cast<std::size_t>(from_host)].loss) *
-                           (1.0 - hosts_[static_cast<std::size_t>(to_host)].loss) *
-                           (1.0 - service_loss);
+  // A host's loss is its NIC's, which traffic between two of its own instances never
+  // crosses; a service's is its instances' own interfaces (tc netem in the container, as
+  // chaos tools inject it), which it does.
+  const double nics = from_host == to_host
+                          ? 1.0
+                          : (1.0 - hosts_[static_cast<std::size_t>(from_host)].loss) *
+                                (1.0 - hosts_[static_cast<std::size_t>(to_host)].loss);
+  const double delivered = nics * (1.0 - service_loss);
   const double loss = 1.0 - delivered;
   if (loss <= 0.0) return 0.0;
   double delay = 0.0;
