@@ -24,10 +24,12 @@ using testing::Recorder;
 
 using Measure = std::function<Metrics(const Recorder&)>;
 
+// `adapt`, if given, changes the fixture first (moves a service, say).
 Metrics run_hooks(TwinOptions::NetworkModel network, std::function<void(TwinRuntime&)> on_start,
-                  Measure measure) {
+                  Measure measure, std::function<void(model::Topology&)> adapt = {}) {
   return testing::run_isolated([&] {
-    const auto topology = testing::load_fixture("hooks.json");
+    auto topology = testing::load_fixture("hooks.json");
+    if (adapt) adapt(topology);
     Recorder recorder;
     TwinObserver* observers[] = {&recorder};
     TwinOptions options;
@@ -227,50 +229,47 @@ TEST(TwinPacketLoss, AServicesLossReachesCallsFromItsOwnHostAHostsDoesNot) {
   const double p = 0.1;
   for (auto network : {TwinOptions::NetworkModel::latency, TwinOptions::NetworkModel::flow}) {
     SCOPED_TRACE(network == TwinOptions::NetworkModel::latency ? "latency" : "flow");
-    const auto m = testing::run_isolated([&] {
-      auto topology = testing::load_fixture("hooks.json");
-      for (auto& service : topology.services) {
-        if (service.name == "back") service.placement = {{"a", "a1"}};
-      }
-      Recorder recorder;
-      TwinObserver* observers[] = {&recorder};
-      TwinOptions options;
-      options.seed = 11;
-      options.network = network;
-      options.on_start = [p](TwinRuntime& rt) {
-        rt.at(1.0, [p](TwinRuntime& r) { r.set_service_packet_loss("back", p); });
-        rt.at(5.0, [](TwinRuntime& r) { r.set_service_packet_loss("back", 0); });
-        rt.at(5.0, [](TwinRuntime& r) { r.set_host_packet_loss("a1", 0.5); });
-      };
-      run_twin(topology, options, observers);
-      // The time a call spends on the wire: its client span less back's server span (back's
-      // own calls to db do cross a1's NIC after 5 s).
-      std::map<std::uint64_t, double> served;
-      for (const auto& s : recorder.spans) {
-        if (s.kind == SpanKind::server && s.service == "back")
-          served[s.parent_span_id] = s.end_s - s.start_s;
-      }
-      Metrics m;
-      int during = 0, delayed = 0, after = 0, host_loss_delayed = 0;
-      for (const auto& s : recorder.spans) {
-        if (s.kind != SpanKind::client || s.service != "front" || s.start_s < 1.0) continue;
-        const auto server = served.find(s.span_id);
-        if (server == served.end()) continue;  // lost on the way, or still running
-        // A retransmission waits 0.2 s; nothing else on this host takes a tenth of that.
-        const bool slow = s.end_s - s.start_s - server->second >= 0.15;
-        if (s.start_s < 5.0) {
-          ++during;
-          delayed += slow;
-        } else {
-          ++after;
-          host_loss_delayed += slow;
-        }
-      }
-      m["delayed_share"] = static_cast<double>(delayed) / during;
-      m["host_loss_delayed"] = host_loss_delayed;
-      m["after.total"] = after;
-      return m;
-    });
+    const auto m = run_hooks(
+        network,
+        [p](TwinRuntime& rt) {
+          rt.at(1.0, [p](TwinRuntime& r) { r.set_service_packet_loss("back", p); });
+          rt.at(5.0, [](TwinRuntime& r) { r.set_service_packet_loss("back", 0); });
+          rt.at(5.0, [](TwinRuntime& r) { r.set_host_packet_loss("a1", 0.5); });
+        },
+        [](const Recorder& recorder) {
+          // The time a call spends on the wire: its client span less back's server span
+          // (back's own calls to db do cross a1's NIC after 5 s).
+          std::map<std::uint64_t, double> served;
+          for (const auto& s : recorder.spans) {
+            if (s.kind == SpanKind::server && s.service == "back")
+              served[s.parent_span_id] = s.end_s - s.start_s;
+          }
+          int during = 0, delayed = 0, after = 0, host_loss_delayed = 0;
+          for (const auto& s : recorder.spans) {
+            if (s.kind != SpanKind::client || s.service != "front" || s.start_s < 1.0) continue;
+            const auto server = served.find(s.span_id);
+            if (server == served.end()) continue;  // lost on the way, or still running
+            // A retransmission waits 0.2 s; nothing else on this host takes a tenth of that.
+            const bool slow = s.end_s - s.start_s - server->second >= 0.15;
+            if (s.start_s < 5.0) {
+              ++during;
+              delayed += slow;
+            } else {
+              ++after;
+              host_loss_delayed += slow;
+            }
+          }
+          Metrics m;
+          m["delayed_share"] = static_cast<double>(delayed) / during;
+          m["host_loss_delayed"] = host_loss_delayed;
+          m["after.total"] = after;
+          return m;
+        },
+        [](model::Topology& topology) {
+          for (auto& service : topology.services) {
+            if (service.name == "back") service.placement = {{"a", "a1"}};
+          }
+        });
     EXPECT_NEAR(m.at("delayed_share"), 0.19, 0.035);
     EXPECT_GT(m.at("after.total"), 0);
     EXPECT_EQ(m.at("host_loss_delayed"), 0);
