@@ -62,8 +62,9 @@ struct OnsetOptions {
   // Where neither rule finds an onset at the thresholds above, diagnose_by_simulation looks
   // again at these (nominal tails ~0.3% a test, not corrected for the many tests): someone
   // who asks for a diagnosis saw something, and the weak change most like a symptom is a
-  // better start for the candidates than none. "No fault" stays a candidate, so noise taken
-  // for an onset ranks the null hypothesis first. 0: no second look.
+  // better start for the candidates than none. "No fault" stays a candidate, so a cause
+  // drawn from noise has to beat the null hypothesis (docs/diagnosis.md: on 12 healthy
+  // runs, 11 still found no onset and one ranked a cause first). 0: no second look.
   double relaxed_threshold = 4.0;
   double relaxed_count_g_threshold = 10.0;
   double relaxed_rank_z_threshold = 3.0;
