@@ -60,6 +60,12 @@ std::vector<std::pair<std::string, std::string>> pooled_edges(const model::Topol
   return edges;
 }
 
+// The components a client request reaches (model::reached_by_requests), for lookups.
+std::set<std::string, std::less<>> reached_components(const model::Topology& topology) {
+  const auto names = model::reached_by_requests(topology, model::ServiceGraph(topology));
+  return {names.begin(), names.end()};
+}
+
 // Whether a kind acts only on the requests to its target (not on its resources).
 bool acts_on_requests(FaultKind kind) {
   return kind == FaultKind::packet_loss || kind == FaultKind::dns_failure ||
@@ -73,8 +79,7 @@ std::vector<std::string> applicable_targets(const model::Topology& topology, Fau
   // queue-master, an asynchronous consumer) changes no record: its label would name a cause
   // with no symptom. Crashes, memory and CPU show in the component's own resources all the
   // same.
-  const auto reached_names = model::reached_by_requests(topology, model::ServiceGraph(topology));
-  const std::set<std::string, std::less<>> reached(reached_names.begin(), reached_names.end());
+  const auto reached = reached_components(topology);
   const bool on_requests = acts_on_requests(kind);
   const auto applies = [&](const std::string& component) {
     return !on_requests || reached.contains(component);
@@ -725,10 +730,9 @@ Catalog load_catalog(const std::filesystem::path& file, const model::Topology& t
       for (std::size_t t = 0; t < targets.size(); ++t) {
         const std::string target = targets[t].is_string() ? targets[t].get<std::string>() : "";
         if (std::find(applicable.begin(), applicable.end(), target) == applicable.end()) {
-          const auto reached = model::reached_by_requests(topology, model::ServiceGraph(topology));
           if (acts_on_requests(*kind) &&
               (topology.find_service(target) || topology.find_datastore(target)) &&
-              std::find(reached.begin(), reached.end(), target) == reached.end()) {
+              !reached_components(topology).contains(target)) {
             throw InputError(label, pointer_at(fmt::format("{}/targets/{}", where, t)),
                              fmt::format("no client request reaches \"{}\" (no route and no "
                                          "call leads to it): {} there would change nothing",
