@@ -43,6 +43,7 @@
 #include "twin/replica_versions.hpp"
 #include "twin/retry_policy.hpp"
 #include "twin/sim_primitives.hpp"
+#include "twin/simgrid_platform.hpp"
 
 namespace doppel::twin {
 namespace detail {
@@ -614,51 +615,18 @@ int Engine::zone_index(std::string_view name) const {
 void Engine::build_platform() {
   // CM02: no latency factor (LV08 multiplies latencies by 13, SIMGRID.md).
   sg::Engine::set_config("network/model:CM02");
-  auto* root = sg::create_full_zone(PlatformPlan::kRootZone);
-  std::vector<sg::NetZone*> zones;
-  std::vector<simgrid::kernel::routing::NetPoint*> gateways;
+  auto built = build_simgrid_platform(plan_);
   for (const auto& zone : plan_.zones) {
-    auto* z = sg::create_full_zone(zone.name);
-    z->set_parent(root);
-    std::vector<sg::Host*> zone_hosts;
     for (int h : zone.hosts) {
-      const auto& planned = plan_.hosts[h];
-      auto* host = z->create_host(planned.name, planned.speed_flops);
-      host->set_core_count(planned.cores);
-      hosts_.push_back({host, h, planned.name, zone.name, planned.cores, planned.speed_flops});
+      const auto& planned = plan_.hosts[static_cast<std::size_t>(h)];
+      hosts_.push_back({built.hosts[static_cast<std::size_t>(h)], h, planned.name, zone.name,
+                        planned.cores, planned.speed_flops});
       hosts_.back().cpu = std::make_unique<HostCpu>(planned.speed_flops, planned.cores, timeline_,
                                                     [this](Request& r) { work_done(r); });
-      auto* nic = z->create_split_duplex_link(planned.nic.name, planned.nic.bandwidth_bytes_per_s);
-      nic->set_latency(planned.nic.latency_s);
-      nic_links_.push_back(nic);
-      zone_hosts.push_back(host);
     }
-    auto* gateway = z->create_router(zone.gateway);
-    for (std::size_t i = 0; i < zone_hosts.size(); ++i) {
-      auto* nic_a = nic_links_[zone.hosts[i]];
-      for (std::size_t j = i + 1; j < zone_hosts.size(); ++j) {
-        auto* nic_b = nic_links_[zone.hosts[j]];
-        z->add_route(zone_hosts[i]->get_netpoint(), zone_hosts[j]->get_netpoint(), nullptr, nullptr,
-                     {sg::LinkInRoute(nic_a, sg::LinkInRoute::Direction::UP),
-                      sg::LinkInRoute(nic_b, sg::LinkInRoute::Direction::DOWN)},
-                     true);
-      }
-      z->add_route(zone_hosts[i]->get_netpoint(), gateway, nullptr, nullptr,
-                   {sg::LinkInRoute(nic_a, sg::LinkInRoute::Direction::UP)}, true);
-    }
-    z->seal();
-    zones.push_back(z);
-    gateways.push_back(gateway);
   }
-  for (const auto& route : plan_.zone_routes) {
-    auto* link = root->create_split_duplex_link(route.link.name, route.link.bandwidth_bytes_per_s);
-    link->set_latency(route.link.latency_s);
-    zone_links_.push_back(link);
-    root->add_route(zones[route.from]->get_netpoint(), zones[route.to]->get_netpoint(),
-                    gateways[route.from], gateways[route.to],
-                    {sg::LinkInRoute(link, sg::LinkInRoute::Direction::UP)}, true);
-  }
-  root->seal();
+  nic_links_ = std::move(built.nics);
+  zone_links_ = std::move(built.zone_links);
 }
 
 int Engine::target_of(std::string_view name) const {

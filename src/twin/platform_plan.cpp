@@ -59,7 +59,7 @@ PlatformPlan make_platform_plan(const model::Topology& topology) {
   PlatformPlan plan;
   for (std::size_t z = 0; z < topology.zones.size(); ++z) {
     const auto& zone = topology.zones[z];
-    PlatformPlan::Zone planned{zone.name, zone.name + "_gateway", {}};
+    PlatformPlan::Zone planned{zone.name, {}};
     for (const auto& host : zone.hosts) {
       planned.hosts.push_back(static_cast<int>(plan.hosts.size()));
       plan.hosts.push_back({host.name,
@@ -121,6 +121,20 @@ PlatformPlan::ZoneRoute& PlatformPlan::zone_route(int zone_a, int zone_b) {
   return const_cast<ZoneRoute&>(std::as_const(*this).zone_route(zone_a, zone_b));
 }
 
+std::vector<PlatformPlan::RouteLink> PlatformPlan::route(int from_host, int to_host) const {
+  using Kind = RouteLink::Kind;
+  const int from_zone = hosts[from_host].zone;
+  const int to_zone = hosts[to_host].zone;
+  std::vector<RouteLink> links{{Kind::nic, from_host, true}};
+  if (from_zone != to_zone) {
+    const auto& link = zone_route(from_zone, to_zone);
+    links.push_back(
+        {Kind::zone_link, static_cast<int>(&link - zone_routes.data()), from_zone < to_zone});
+  }
+  links.push_back({Kind::nic, to_host, false});
+  return links;
+}
+
 double PlatformPlan::path_latency_s(int from_host, int to_host) const {
   if (from_host == to_host) return 0.0;
   const auto& a = hosts[from_host];
@@ -144,41 +158,34 @@ std::string to_platform_xml(const PlatformPlan& plan) {
       "<?xml version='1.0'?>\n"
       "<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
       "<platform version=\"4.1\">\n"
-      "  <!-- Doppel runs it with network/model:CM02 (no latency or bandwidth factors). -->\n";
+      "  <!-- Doppel runs it with network/model:CM02 (no latency or bandwidth factors). -->\n"
+      "  <!-- One zone with a route per host pair; each host's topology zone is its \"zone\"\n"
+      "       property, and routes between zones cross the zones' link. -->\n";
   xml += fmt::format("  <zone id=\"{}\" routing=\"Full\">\n", PlatformPlan::kRootZone);
   for (const auto& zone : plan.zones) {
-    xml += fmt::format("    <zone id=\"{}\" routing=\"Full\">\n", escape(zone.name));
     for (int h : zone.hosts) {
       const auto& host = plan.hosts[h];
-      xml += fmt::format("      <host id=\"{}\" speed=\"{}f\" core=\"{}\"/>\n", escape(host.name),
-                         host.speed_flops, host.cores);
-    }
-    for (int h : zone.hosts) xml += link_xml(plan.hosts[h].nic, "      ");
-    xml += fmt::format("      <router id=\"{}\"/>\n", escape(zone.gateway));
-    for (std::size_t i = 0; i < zone.hosts.size(); ++i) {
-      const auto& a = plan.hosts[zone.hosts[i]];
-      for (std::size_t j = i + 1; j < zone.hosts.size(); ++j) {
-        const auto& b = plan.hosts[zone.hosts[j]];
-        xml += fmt::format(
-            "      <route src=\"{}\" dst=\"{}\"><link_ctn id=\"{}\" direction=\"UP\"/>"
-            "<link_ctn id=\"{}\" direction=\"DOWN\"/></route>\n",
-            escape(a.name), escape(b.name), escape(a.nic.name), escape(b.nic.name));
-      }
       xml += fmt::format(
-          "      <route src=\"{}\" dst=\"{}\"><link_ctn id=\"{}\" direction=\"UP\"/></route>\n",
-          escape(a.name), escape(zone.gateway), escape(a.nic.name));
+          "    <host id=\"{}\" speed=\"{}f\" core=\"{}\"><prop id=\"zone\" "
+          "value=\"{}\"/></host>\n",
+          escape(host.name), host.speed_flops, host.cores, escape(zone.name));
     }
-    xml += "    </zone>\n";
   }
+  for (const auto& host : plan.hosts) xml += link_xml(host.nic, "    ");
   for (const auto& route : plan.zone_routes) xml += link_xml(route.link, "    ");
-  for (const auto& route : plan.zone_routes) {
-    const auto& a = plan.zones[route.from];
-    const auto& b = plan.zones[route.to];
-    xml += fmt::format(
-        "    <zoneRoute src=\"{}\" dst=\"{}\" gw_src=\"{}\" gw_dst=\"{}\">"
-        "<link_ctn id=\"{}\" direction=\"UP\"/></zoneRoute>\n",
-        escape(a.name), escape(b.name), escape(a.gateway), escape(b.gateway),
-        escape(route.link.name));
+  for (std::size_t a = 0; a < plan.hosts.size(); ++a) {
+    for (std::size_t b = a + 1; b < plan.hosts.size(); ++b) {
+      xml += fmt::format("    <route src=\"{}\" dst=\"{}\">", escape(plan.hosts[a].name),
+                         escape(plan.hosts[b].name));
+      for (const auto& hop : plan.route(static_cast<int>(a), static_cast<int>(b))) {
+        const auto& link = hop.kind == PlatformPlan::RouteLink::Kind::nic
+                               ? plan.hosts[hop.index].nic
+                               : plan.zone_routes[hop.index].link;
+        xml += fmt::format("<link_ctn id=\"{}\" direction=\"{}\"/>", escape(link.name),
+                           hop.up ? "UP" : "DOWN");
+      }
+      xml += "</route>\n";
+    }
   }
   xml += "  </zone>\n</platform>\n";
   return xml;

@@ -2,11 +2,12 @@
 // platform from this plan, platform_xml() prints it, and the latency network model reads
 // its path latencies from it, so the three can not drift apart.
 //
-// Each topology zone is a zone with full routing; every host has one split-duplex link (its
-// NIC) of half the zone's latency, so two hosts of a zone are one zone latency apart. Each
-// zone has a router as gateway; every pair of zones has one link between the gateways, whose
-// latency is the zones' latency minus the two half-NICs, so host-to-host latency between
-// zones is exactly the topology's zone-link latency.
+// Every host has one split-duplex link (its NIC) of half its zone's latency, so two hosts of
+// a zone are one zone latency apart. Every pair of zones has one link, whose latency is the
+// zones' latency minus the two half-NICs, so host-to-host latency between zones is exactly
+// the topology's zone-link latency. All hosts sit in one SimGrid zone with an explicit route
+// per host pair (route()): SimGrid 3.32 looks a comm's route up at every transfer, and a
+// lookup across nested zones cost 2.6 times a lookup in one (docs/performance.md).
 #pragma once
 
 #include <string>
@@ -31,13 +32,20 @@ struct PlatformPlan {
   };
   struct Zone {
     std::string name;
-    std::string gateway;  // the router's name
     std::vector<int> hosts;
   };
   struct ZoneRoute {
     int from = 0;
     int to = 0;
     Link link;
+  };
+  // One link of a host-to-host route: a host's NIC or a zone route's link, crossed in its
+  // up (from the lower-numbered host or zone) or down direction.
+  struct RouteLink {
+    enum class Kind { nic, zone_link };
+    Kind kind = Kind::nic;
+    int index = 0;  // host index (nic) or zone_routes index (zone_link)
+    bool up = true;
   };
 
   static constexpr double kReferenceFlops = 1e9;  // speed 1.0
@@ -52,6 +60,9 @@ struct PlatformPlan {
   // (a local call never touches the network).
   double path_latency_s(int from_host, int to_host) const;
   double path_bandwidth(int from_host, int to_host) const;
+  // The links from one host to another (different hosts), in order: the sender's NIC up, the
+  // zones' link if they differ, the receiver's NIC down.
+  std::vector<RouteLink> route(int from_host, int to_host) const;
   const ZoneRoute& zone_route(int zone_a, int zone_b) const;
   ZoneRoute& zone_route(int zone_a, int zone_b);
 };

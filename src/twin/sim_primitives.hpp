@@ -1,8 +1,8 @@
 // The few SimGrid-backed building blocks the engine is made of: the deadlines of timed
 // waits, a one-shot wake-up for an actor or a callback, and a pool of reusable actors for
 // short tasks.
-// Private to src/twin (SimGrid stays out of public headers); this, host_cpu.* and engine.cpp
-// are the only files that include SimGrid.
+// Private to src/twin (SimGrid stays out of public headers); this, timeline.hpp,
+// simgrid_platform.* and engine.cpp are the only files that include SimGrid.
 #pragma once
 
 #include <algorithm>

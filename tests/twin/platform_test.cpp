@@ -39,19 +39,42 @@ TEST(PlatformPlan, UnknownZoneInAZoneLinkIsAnInputError) {
   EXPECT_THROW(make_platform_plan(topology), InputError);
 }
 
-TEST(PlatformXml, DescribesZonesHostsLinksAndRoutes) {
+TEST(PlatformXml, DescribesHostsLinksAndRoutes) {
   const auto xml = platform_xml(all_features());
   EXPECT_NE(xml.find("<platform version=\"4.1\">"), std::string::npos);
-  EXPECT_NE(xml.find("<zone id=\"zone-a\" routing=\"Full\">"), std::string::npos);
-  EXPECT_NE(xml.find("<host id=\"a2\" speed=\"1500000000f\" core=\"8\"/>"), std::string::npos);
+  EXPECT_NE(xml.find("<zone id=\"doppel-root\" routing=\"Full\">"), std::string::npos);
+  EXPECT_NE(xml.find("<host id=\"a2\" speed=\"1500000000f\" core=\"8\"><prop id=\"zone\" "
+                     "value=\"zone-a\"/></host>"),
+            std::string::npos);
   EXPECT_NE(xml.find("<link id=\"a1_nic\" bandwidth=\"1250000000Bps\" latency=\"2.5e-05s\""),
             std::string::npos);
-  EXPECT_NE(xml.find("<zoneRoute src=\"zone-a\" dst=\"zone-b\" gw_src=\"zone-a_gateway\" "
-                     "gw_dst=\"zone-b_gateway\">"),
+  // Within a zone: the two NICs; across zones: the zones' link between them.
+  EXPECT_NE(xml.find("<route src=\"a1\" dst=\"a2\"><link_ctn id=\"a1_nic\" direction=\"UP\"/>"
+                     "<link_ctn id=\"a2_nic\" direction=\"DOWN\"/></route>"),
             std::string::npos);
-  EXPECT_EQ(xml.find("<host id=\"b1\"", xml.find("<zone id=\"zone-a\"")),
-            xml.find("<host id=\"b1\""));  // b1 is declared once, in zone-b
+  EXPECT_NE(xml.find("<route src=\"a2\" dst=\"b1\"><link_ctn id=\"a2_nic\" direction=\"UP\"/>"
+                     "<link_ctn id=\"zone-a--zone-b\" direction=\"UP\"/>"
+                     "<link_ctn id=\"b1_nic\" direction=\"DOWN\"/></route>"),
+            std::string::npos);
+  EXPECT_EQ(xml.find("<host id=\"b1\"", xml.find("<host id=\"b1\"") + 1),
+            std::string::npos);  // b1 is declared once
   EXPECT_TRUE(xml.ends_with("</platform>\n"));
+}
+
+TEST(PlatformPlan, ARouteCrossesTheSendersNicTheZonesLinkAndTheReceiversNic) {
+  const auto plan = make_platform_plan(all_features());
+  using Kind = PlatformPlan::RouteLink::Kind;
+  const int a1 = plan.host_index("a1");
+  const int b1 = plan.host_index("b1");
+  const auto there = plan.route(a1, b1);
+  ASSERT_EQ(there.size(), 3u);
+  EXPECT_TRUE(there[0].kind == Kind::nic && there[0].index == a1 && there[0].up);
+  EXPECT_TRUE(there[1].kind == Kind::zone_link && there[1].up);
+  EXPECT_TRUE(there[2].kind == Kind::nic && there[2].index == b1 && !there[2].up);
+  const auto back = plan.route(b1, a1);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_TRUE(back[1].kind == Kind::zone_link && !back[1].up);
+  EXPECT_EQ(plan.route(a1, plan.host_index("a2")).size(), 2u);
 }
 
 }  // namespace

@@ -20,12 +20,12 @@
 #include <simgrid/s4u/Engine.hpp>
 #include <simgrid/s4u/Host.hpp>
 #include <simgrid/s4u/Link.hpp>
-#include <simgrid/s4u/NetZone.hpp>
 #include <simgrid/s4u/Semaphore.hpp>
 
 #include "twin/arrival_process.hpp"
 #include "twin/gateway_router.hpp"
 #include "twin/platform_plan.hpp"
+#include "twin/simgrid_platform.hpp"
 
 namespace doppel::bench {
 
@@ -97,50 +97,7 @@ class BareModel {
   }
 
  private:
-  void build_platform() {
-    auto* root = sg::create_full_zone(PlatformPlan::kRootZone);
-    std::vector<sg::NetZone*> zones;
-    std::vector<simgrid::kernel::routing::NetPoint*> gateways;
-    std::vector<sg::Link*> nics;
-    for (const auto& zone : plan_.zones) {
-      auto* z = sg::create_full_zone(zone.name);
-      z->set_parent(root);
-      for (int h : zone.hosts) {
-        const auto& planned = plan_.hosts[h];
-        hosts_.push_back(
-            z->create_host(planned.name, planned.speed_flops)->set_core_count(planned.cores));
-        auto* nic =
-            z->create_split_duplex_link(planned.nic.name, planned.nic.bandwidth_bytes_per_s);
-        nic->set_latency(planned.nic.latency_s);
-        nics.push_back(nic);
-      }
-      auto* gateway = z->create_router(zone.gateway);
-      for (std::size_t i = 0; i < zone.hosts.size(); ++i) {
-        const int a = zone.hosts[i];
-        for (std::size_t j = i + 1; j < zone.hosts.size(); ++j) {
-          const int b = zone.hosts[j];
-          z->add_route(hosts_[a]->get_netpoint(), hosts_[b]->get_netpoint(), nullptr, nullptr,
-                       {sg::LinkInRoute(nics[a], sg::LinkInRoute::Direction::UP),
-                        sg::LinkInRoute(nics[b], sg::LinkInRoute::Direction::DOWN)},
-                       true);
-        }
-        z->add_route(hosts_[a]->get_netpoint(), gateway, nullptr, nullptr,
-                     {sg::LinkInRoute(nics[a], sg::LinkInRoute::Direction::UP)}, true);
-      }
-      z->seal();
-      zones.push_back(z);
-      gateways.push_back(gateway);
-    }
-    for (const auto& route : plan_.zone_routes) {
-      auto* link =
-          root->create_split_duplex_link(route.link.name, route.link.bandwidth_bytes_per_s);
-      link->set_latency(route.link.latency_s);
-      root->add_route(zones[route.from]->get_netpoint(), zones[route.to]->get_netpoint(),
-                      gateways[route.from], gateways[route.to],
-                      {sg::LinkInRoute(link, sg::LinkInRoute::Direction::UP)}, true);
-    }
-    root->seal();
-  }
+  void build_platform() { hosts_ = build_simgrid_platform(plan_).hosts; }
 
   int host_of(const model::Placement& p, int& spread) const {
     if (p.host) return plan_.host_index(*p.host);
