@@ -36,6 +36,7 @@
 
 #include "twin/arrival_process.hpp"
 #include "twin/circuit_breaker.hpp"
+#include "twin/flow_transfers.hpp"
 #include "twin/gateway_router.hpp"
 #include "twin/host_cpu.hpp"
 #include "twin/load_balancer.hpp"
@@ -359,7 +360,7 @@ struct CallRun final : Resumable {
   const HostState* to = nullptr;
   std::int64_t bytes = 0;
   TransferEnd transfer_end = TransferEnd::done;  // what a `transfer_lost` wait ends in
-  std::size_t comm = 0;                          // CommCompletions id while in flight
+  std::size_t comm = 0;                          // FlowTransfers id while in flight
   Outcome reply = Outcome::ok;
   std::uint64_t reply_version = 0;
 };
@@ -568,7 +569,6 @@ class Engine {
   std::vector<CallRun*> free_call_runs_;
   std::vector<std::unique_ptr<PlanRun>> plan_runs_;
   std::vector<PlanRun*> free_plan_runs_;
-  CommCompletions comms_{stats_.simgrid};
   std::vector<std::unique_ptr<model::EdgePolicy>> replaced_policies_;
   // Route tables installed at run time: entry targets point into them.
   std::vector<std::unique_ptr<model::Gateway>> replaced_gateways_;
@@ -590,6 +590,7 @@ class Engine {
   // TwinRuntime::at's actions, kept here: a timeline callback holds pointers and numbers only.
   std::deque<std::function<void(TwinRuntime&)>> runtime_actions_;
   Deadlines deadlines_{timeline_, stats_.simgrid};
+  FlowTransfers comms_{timeline_, stats_.simgrid};
   // stop(): from then on nothing new happens and nothing more is reported; the sampler, the
   // one actor that is not a daemon, wakes up, takes the last snapshot and returns, which
   // ends the SimGrid run (the daemons are killed with it).
@@ -1225,24 +1226,16 @@ Engine::Transfer Engine::transfer(ActorContext& self, const HostState& from, con
   if (!to.host->is_on() || !from.host->is_on()) return Transfer::failed;
   const double remaining = deadline - now();
   if (remaining <= 0) return Transfer::timed_out;
-  ++stats_.simgrid.comms;
-  ++stats_.simgrid.actor_blocks;
-  ++stats_.simgrid.timed_blocks;
-  auto comm = sg::Comm::sendto_async(from.host, to.host,
-                                     static_cast<std::uint64_t>(std::max<std::int64_t>(bytes, 0)));
-  try {
-    comm->wait_for(remaining);
-    return Transfer::done;
-  } catch (const simgrid::TimeoutException&) {
-    if (comm->get_state() != sg::Activity::State::FINISHED &&
-        comm->get_state() != sg::Activity::State::CANCELED &&
-        comm->get_state() != sg::Activity::State::FAILED) {
-      comm->cancel();
-    }
+  // The same transfers as the callbacks' (FlowTransfers), the actor waiting for their end.
+  const std::uint64_t token = self.waiter.arm();
+  const std::size_t id = comms_.start(from.index, to.index,
+                                      static_cast<std::uint64_t>(std::max<std::int64_t>(bytes, 0)),
+                                      self.waiter, token);
+  if (!self.waiter.wait(remaining)) {
+    comms_.cancel(id);
     return Transfer::timed_out;
-  } catch (const simgrid::NetworkFailureException&) {
-    return Transfer::failed;
   }
+  return self.waiter.reply_outcome == Outcome::ok ? Transfer::done : Transfer::failed;
 }
 
 // The flow network's exchange: the caller moves the request and the response bytes itself
@@ -2097,7 +2090,7 @@ void Engine::start_comm(CallRun& run) {
     return;
   }
   const std::uint64_t token = run.waiter.arm();
-  run.comm = comms_.start(from.host, to.host,
+  run.comm = comms_.start(from.index, to.index,
                           static_cast<std::uint64_t>(std::max<std::int64_t>(run.bytes, 0)),
                           run.waiter, token);
   run.stage = CallRun::Stage::transfer_comm;
@@ -2399,7 +2392,10 @@ void Engine::set_zone_latency(int zone_a, int zone_b, double latency_s) {
   if (zone_a == zone_b) {
     for (int h : plan_.zones[zone_a].hosts) {
       plan_.hosts[h].nic.latency_s = latency_s / 2;
-      if (h < static_cast<int>(nic_links_.size())) nic_links_[h]->set_latency(latency_s / 2);
+      if (h < static_cast<int>(nic_links_.size())) {
+        comms_.before_link_change();
+        nic_links_[h]->set_latency(latency_s / 2);
+      }
     }
     return;
   }
@@ -2412,6 +2408,7 @@ void Engine::set_zone_latency(int zone_a, int zone_b, double latency_s) {
   route.link.latency_s = std::max(0.0, latency_s - half_nics);
   for (std::size_t i = 0; i < plan_.zone_routes.size(); ++i) {
     if (&plan_.zone_routes[i] == &route && i < zone_links_.size()) {
+      comms_.before_link_change();
       zone_links_[i]->set_latency(route.link.latency_s);
     }
   }
@@ -2589,7 +2586,10 @@ void Engine::set_zone_bandwidth(int zone_a, int zone_b, double bytes_per_s) {
   if (zone_a == zone_b) {
     for (int h : plan_.zones[zone_a].hosts) {
       plan_.hosts[h].nic.bandwidth_bytes_per_s = bytes_per_s;
-      if (h < static_cast<int>(nic_links_.size())) nic_links_[h]->set_bandwidth(bytes_per_s);
+      if (h < static_cast<int>(nic_links_.size())) {
+        comms_.before_link_change();
+        nic_links_[h]->set_bandwidth(bytes_per_s);
+      }
     }
     return;
   }
@@ -2597,6 +2597,7 @@ void Engine::set_zone_bandwidth(int zone_a, int zone_b, double bytes_per_s) {
   route.link.bandwidth_bytes_per_s = bytes_per_s;
   for (std::size_t i = 0; i < plan_.zone_routes.size(); ++i) {
     if (&plan_.zone_routes[i] == &route && i < zone_links_.size()) {
+      comms_.before_link_change();
       zone_links_[i]->set_bandwidth(bytes_per_s);
     }
   }
@@ -2724,9 +2725,14 @@ RunStats Engine::run() {
   timeline_.allow_running_ahead(options_.run_ahead &&
                                 options_.network == TwinOptions::NetworkModel::latency &&
                                 options_.cpu_model == TwinOptions::CpuModel::processor_sharing);
-  if (callbacks_ && options_.network == TwinOptions::NetworkModel::flow) comms_.connect();
+  if (options_.network == TwinOptions::NetworkModel::flow) comms_.connect();
   sg::Engine::set_config("contexts/stack-size:128");
   build_platform();
+  if (options_.network == TwinOptions::NetworkModel::flow) {
+    std::vector<sg::Host*> hosts;
+    for (const auto& h : hosts_) hosts.push_back(h.host);
+    comms_.prepare(hosts, options_.flow_shortcut);
+  }
   build_model();
   start_actors();
   sampler_ = std::make_unique<ActorContext>(deadlines_);

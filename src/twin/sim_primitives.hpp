@@ -2,7 +2,8 @@
 // waits, a one-shot wake-up for an actor or a callback, and a pool of reusable actors for
 // short tasks.
 // Private to src/twin (SimGrid stays out of public headers); this, timeline.hpp,
-// simgrid_platform.* and engine.cpp are the only files that include SimGrid.
+// flow_transfers.hpp, simgrid_platform.* and engine.cpp are the only files that include
+// SimGrid.
 #pragma once
 
 #include <algorithm>
@@ -284,123 +285,6 @@ inline void Deadlines::arm_timer() {
     expire_due();
   });
   if (replacing) timeline_->replaced(replaced_at_s);
-}
-
-// Transfers of the flow network that no actor waits for. SimGrid 3.32 needs an actor in
-// Comm::wait (which also adds a sleep action to the CPU model per wait), but it reports every
-// network action's change of state (s4u::Link::on_communication_state_change_cb). That report
-// comes in the middle of its model update, where nothing may start or cancel an activity, so
-// the ends are collected there and handed to their waiters when the update is over
-// (s4u::Engine::on_time_advance, the end of SimGrid's solve), before the kernel timers and
-// actors of the same instant run.
-class CommCompletions {
- public:
-  explicit CommCompletions(SimGridOps& ops) : ops_(&ops) {}
-  CommCompletions(const CommCompletions&) = delete;
-  CommCompletions& operator=(const CommCompletions&) = delete;
-
-  // Subscribes to SimGrid's reports; once per process (the signal is SimGrid's, global).
-  void connect() {
-    by_activity_.reserve(4096);
-    simgrid::s4u::Engine::on_time_advance_cb([this](double) {
-      if (!ended_.empty()) flush();
-    });
-    simgrid::s4u::Link::on_communication_state_change_cb(
-        [this](simgrid::kernel::resource::NetworkAction& action,
-               simgrid::kernel::resource::Action::State) {
-          // NetworkAction's definition is not installed; it derives from Action alone, so
-          // the reference is one to its Action.
-          on_state_change(reinterpret_cast<simgrid::kernel::resource::Action&>(action));
-        });
-  }
-
-  // Starts `bytes` from `from` to `to`. When they arrive, `waiter`'s wait `token` is
-  // notified with Outcome::ok as its reply, or Outcome::unavailable if the transfer failed (a
-  // link or host went down). Returns the transfer's id for cancel().
-  std::size_t start(simgrid::s4u::Host* from, simgrid::s4u::Host* to, std::uint64_t bytes,
-                    Waiter& waiter, std::uint64_t token) {
-    std::size_t id = slots_.size();
-    if (free_.empty()) {
-      slots_.emplace_back();
-    } else {
-      id = free_.back();
-      free_.pop_back();
-    }
-    ++ops_->comms;
-    auto& slot = slots_[id];
-    slot.comm = simgrid::s4u::Comm::sendto_async(from, to, bytes);
-    slot.waiter = &waiter;
-    slot.token = token;
-    by_activity_[slot.comm->get_impl()] = id;
-    return id;
-  }
-
-  // Gives up transfer `id` (its waiter timed out): SimGrid stops it, nobody is notified.
-  void cancel(std::size_t id) {
-    auto& slot = slots_[id];
-    if (!slot.comm) return;
-    by_activity_.erase(slot.comm->get_impl());
-    slot.comm->cancel();
-    release(id);
-  }
-
- private:
-  struct Slot {
-    simgrid::s4u::CommPtr comm;
-    Waiter* waiter = nullptr;
-    std::uint64_t token = 0;
-  };
-  struct Ended {
-    std::size_t id;
-    bool failed;
-  };
-
-  void on_state_change(const simgrid::kernel::resource::Action& action) {
-    using State = simgrid::kernel::resource::Action::State;
-    const State state = action.get_state();
-    if (state != State::FINISHED && state != State::FAILED) return;
-    auto it = by_activity_.find(action.get_activity());
-    if (it == by_activity_.end()) return;  // not ours, or given up
-    ended_.push_back({it->second, state == State::FAILED});
-    by_activity_.erase(it);
-  }
-
-  void flush();
-
-  // A comm is released one simulated instant after it ended: SimGrid finishes it (posts its
-  // activity) after this instant's callbacks, and it must still exist then.
-  void release(std::size_t id) {
-    const double now = simgrid::s4u::Engine::get_clock();  // flow network: never run ahead
-    if (now > retired_at_s_) {
-      retired_.clear();
-      retired_at_s_ = now;
-    }
-    retired_.push_back(std::move(slots_[id].comm));
-    slots_[id] = Slot{};
-    free_.push_back(id);
-  }
-
-  SimGridOps* ops_;
-  std::vector<Slot> slots_;
-  std::vector<std::size_t> free_;
-  // Looked up only, never iterated: its order cannot leak into the simulation.
-  std::unordered_map<const simgrid::kernel::activity::ActivityImpl*, std::size_t> by_activity_;
-  std::vector<Ended> ended_;
-  std::vector<Ended> ending_;  // what flush() hands over (a buffer kept for its capacity)
-  std::vector<simgrid::s4u::CommPtr> retired_;
-  double retired_at_s_ = -1.0;
-};
-
-inline void CommCompletions::flush() {
-  // Notifying may start (or cancel) other transfers: work on what ended until now.
-  ending_.swap(ended_);
-  for (const auto& e : ending_) {
-    Waiter* waiter = slots_[e.id].waiter;
-    const std::uint64_t token = slots_[e.id].token;
-    release(e.id);
-    waiter->notify_reply(token, e.failed ? Outcome::unavailable : Outcome::ok, 0);
-  }
-  ending_.clear();
 }
 
 struct Request;

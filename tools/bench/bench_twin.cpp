@@ -146,7 +146,7 @@ void provision(Topology& topology, int factor) {
 
 int run_one(const std::string& file, const std::string& engine, const std::string& network,
             const std::string& requests, double rps, double duration, int provision_factor,
-            bool digest, bool run_ahead) {
+            bool digest, bool run_ahead, bool flow_shortcut, std::uint64_t seed) {
   auto topology = doppel::model::load_topology(file);
   set_total_rate(topology, rps);
   provision(topology, provision_factor);
@@ -172,6 +172,9 @@ int run_one(const std::string& file, const std::string& engine, const std::strin
     out["requests"] = requests;
     options.run_ahead = run_ahead;
     out["run_ahead"] = run_ahead;
+    options.flow_shortcut = flow_shortcut;
+    options.seed = seed;
+    if (options.network == TwinOptions::NetworkModel::flow) out["flow_shortcut"] = flow_shortcut;
     double start_rss = 0;
     options.on_start = [&](doppel::twin::TwinRuntime&) { start_rss = rss_mb(); };
     const auto stats = doppel::twin::run_twin(topology, options, observers);
@@ -188,6 +191,7 @@ int run_one(const std::string& file, const std::string& engine, const std::strin
                           {"timed_blocks", stats.simgrid.timed_blocks},
                           {"timers", stats.simgrid.timers},
                           {"comms", stats.simgrid.comms},
+                          {"computed_transfers", stats.simgrid.computed_transfers},
                           {"scheduled", stats.simgrid.scheduled},
                           {"instants_ahead", stats.simgrid.instants_ahead},
                           {"rounds", stats.simgrid.rounds}};
@@ -375,6 +379,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-run-ahead", no_run_ahead,
                "With --one: every instant of the engine's timeline a SimGrid round "
                "(TwinOptions::run_ahead = false), the reference clock");
+  bool no_flow_shortcut = false;
+  app.add_flag("--no-flow-shortcut", no_flow_shortcut,
+               "With --one: every flow transfer a SimGrid comm, also those alone on their "
+               "links (TwinOptions::flow_shortcut = false), the reference");
+  std::uint64_t seed = 1;
+  app.add_option("--seed", seed, "With --one: the run's seed (TwinOptions::seed)");
   bool floor = false;
   std::string primitive;
   std::uint64_t count = 1000000;
@@ -389,7 +399,7 @@ int main(int argc, char** argv) {
   try {
     if (one)
       return run_one(file, engine, network, requests, rps, duration, provision_factor, digest,
-                     !no_run_ahead);
+                     !no_run_ahead, !no_flow_shortcut, seed);
     if (!primitive.empty()) return run_primitive(primitive, count);
     char self[4096] = {};
     const auto n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -61,6 +61,12 @@ struct TwinOptions {
   // (tests/twin); the records are the same, only slower (docs/performance.md).
   bool run_ahead = true;
 
+  // With the flow network and callbacks: whether a transfer that shares no link with another
+  // is computed (latency + bytes / its bound, SimGrid's answer for it) rather than made a
+  // SimGrid comm; sharing still goes to SimGrid (docs/twin.md, "Networks"). false: every
+  // transfer is a SimGrid comm, the reference the default is tested against (tests/twin).
+  bool flow_shortcut = true;
+
   // Called once the twin is built, before simulated time starts: later layers (faults) get
   // the runtime here and schedule their changes with TwinRuntime::at().
   std::function<void(TwinRuntime&)> on_start;
@@ -69,11 +75,12 @@ struct TwinOptions {
 // What the run asked of SimGrid, counted by the engine: the operations that cost it time
 // (docs/performance.md, "Twin engine").
 struct SimGridOps {
-  std::uint64_t executions = 0;    // CPU executions: a max-min variable and solve each
-  std::uint64_t actor_blocks = 0;  // an actor blocked until woken: two context switches
-  std::uint64_t timed_blocks = 0;  // of those, by a SimGrid sleep or wait with a timeout
-  std::uint64_t timers = 0;        // kernel timers set
-  std::uint64_t comms = 0;         // network transfers (flow model)
+  std::uint64_t executions = 0;          // CPU executions: a max-min variable and solve each
+  std::uint64_t actor_blocks = 0;        // an actor blocked until woken: two context switches
+  std::uint64_t timed_blocks = 0;        // of those, by a SimGrid sleep or wait with a timeout
+  std::uint64_t timers = 0;              // kernel timers set
+  std::uint64_t comms = 0;               // network transfers made SimGrid comms (flow model)
+  std::uint64_t computed_transfers = 0;  // flow transfers alone on their links: no comm
   // Not SimGrid's: callbacks scheduled on the engine's own timeline (behind one kernel timer),
   // and the distinct instants it ran on to without a SimGrid scheduling round.
   std::uint64_t scheduled = 0;
