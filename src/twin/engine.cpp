@@ -2338,9 +2338,16 @@ Snapshot Engine::take_snapshot(double time) {
 
 void Engine::at(double at_s, std::function<void(TwinRuntime&)> action) {
   runtime_actions_.push_back(std::move(action));
-  schedule(at_s, [this, stored = &runtime_actions_.back()] {
+  auto run = [this, stored = &runtime_actions_.back()] {
     if (!stopped_) (*stored)(runtime_);
-  });
+  };
+  // A hook may change links: with the flow network, SimGrid's clock must be at its instant
+  // (the timeline runs ahead while no SimGrid comm is in flight, FlowTransfers).
+  if (options_.network == TwinOptions::NetworkModel::flow) {
+    timeline_.schedule_in_step(std::max(at_s, now()), run);
+  } else {
+    schedule(at_s, run);
+  }
 }
 
 void Engine::stop() {
@@ -2722,6 +2729,7 @@ RunStats Engine::run() {
     timeline_.sync(sg::Engine::get_clock());
   });
   // Without either, nothing in SimGrid takes time: the timeline may run ahead of its clock.
+  // With the flow network, FlowTransfers allows it while no SimGrid comm is in flight.
   timeline_.allow_running_ahead(options_.run_ahead &&
                                 options_.network == TwinOptions::NetworkModel::latency &&
                                 options_.cpu_model == TwinOptions::CpuModel::processor_sharing);
@@ -2731,7 +2739,9 @@ RunStats Engine::run() {
   if (options_.network == TwinOptions::NetworkModel::flow) {
     std::vector<sg::Host*> hosts;
     for (const auto& h : hosts_) hosts.push_back(h.host);
-    comms_.prepare(hosts, options_.flow_shortcut);
+    // Not with actors: one woken while the timeline is ahead would run before the rest of
+    // that instant when a comm hands back to SimGrid, where SimGrid runs actors after it.
+    comms_.prepare(hosts, options_.flow_shortcut, options_.run_ahead && callbacks_);
   }
   build_model();
   start_actors();

@@ -60,7 +60,11 @@ class FlowTransfers {
   // Once the platform is sealed: the routes between `hosts` (by host index) as SimGrid has
   // them, and the latency factor. With `shortcut` false every transfer is a SimGrid comm
   // (after its latency, paid here all the same): the reference the shortcut is tested against.
-  void prepare(const std::vector<simgrid::s4u::Host*>& hosts, bool shortcut);
+  // With `run_ahead`, the timeline may run ahead of SimGrid's clock while no SimGrid comm is
+  // in flight (nothing in SimGrid can happen then). A transfer that becomes a comm while it is
+  // ahead holds its links at once, as a comm would, and its comm starts at the same instant
+  // once SimGrid's clock has caught up, before anything else happens.
+  void prepare(const std::vector<simgrid::s4u::Host*>& hosts, bool shortcut, bool run_ahead);
 
   // Starts `bytes` from host `from` to host `to` (different hosts, both on). When they arrive,
   // `waiter`'s wait `token` is notified with Outcome::ok as its reply, or Outcome::unavailable
@@ -73,7 +77,7 @@ class FlowTransfers {
   void before_link_change();
 
  private:
-  enum class Phase { free, latency, computed, simgrid };
+  enum class Phase { free, latency, computed, pending, simgrid };  // pending: a comm to start
   struct Slot {
     Phase phase = Phase::free;
     std::uint64_t generation = 0;  // moves on when the slot is released or its phase ends
@@ -109,6 +113,8 @@ class FlowTransfers {
   void begin_flowing(std::size_t id);
   void end_computed(std::size_t id);
   void to_simgrid(std::size_t id, double bytes);
+  void start_comm(std::size_t id);
+  void start_pending();
   void move_to_simgrid(std::size_t id);
   void occupy(std::size_t id, bool computed);
   void vacate(std::size_t id);
@@ -119,6 +125,9 @@ class FlowTransfers {
   Timeline* timeline_;
   SimGridOps* ops_;
   bool shortcut_ = true;
+  bool run_ahead_ = false;
+  int in_simgrid_ = 0;  // transfers that are SimGrid comms now, or pending
+  std::vector<std::pair<std::size_t, std::uint64_t>> pending_;  // id, generation
   double tcp_gamma_ = 0.0;
   bool crosstraffic_ = true;
   std::vector<simgrid::s4u::Host*> hosts_;
@@ -154,8 +163,14 @@ inline void FlowTransfers::connect() {
       });
 }
 
-inline void FlowTransfers::prepare(const std::vector<simgrid::s4u::Host*>& hosts, bool shortcut) {
+inline void FlowTransfers::prepare(const std::vector<simgrid::s4u::Host*>& hosts, bool shortcut,
+                                   bool run_ahead) {
   shortcut_ = shortcut;
+  run_ahead_ = run_ahead;
+  timeline_->allow_running_ahead(run_ahead_);
+  timeline_->on_caught_up([this] {
+    if (!pending_.empty()) start_pending();
+  });
   hosts_ = hosts;
   tcp_gamma_ = simgrid::config::get_value<double>("network/TCP-gamma");
   crosstraffic_ = simgrid::config::get_value<bool>("network/crosstraffic");
@@ -272,12 +287,38 @@ inline void FlowTransfers::move_to_simgrid(std::size_t id) {
 
 inline void FlowTransfers::to_simgrid(std::size_t id, double bytes) {
   Slot& slot = slots_[id];
-  slot.phase = Phase::simgrid;
   occupy(id, false);
+  if (in_simgrid_++ == 0) timeline_->allow_running_ahead(false);
+  slot.bytes = bytes;
+  if (timeline_->ahead()) {
+    slot.phase = Phase::pending;
+    pending_.emplace_back(id, slot.generation);
+    if (pending_.size() == 1) {
+      // SimGrid's clock must come here before anything else happens: the comms start first
+      // then (Timeline::on_caught_up), as they would have now.
+      timeline_->hand_back();
+      timeline_->schedule(timeline_->now(), [this] { start_pending(); });
+    }
+    return;
+  }
+  start_comm(id);
+}
+
+inline void FlowTransfers::start_pending() {
+  if (timeline_->ahead()) return;  // at the catch-up
+  for (const auto& [id, generation] : pending_) {
+    if (slots_[id].generation == generation && slots_[id].phase == Phase::pending) start_comm(id);
+  }
+  pending_.clear();
+}
+
+inline void FlowTransfers::start_comm(std::size_t id) {
+  Slot& slot = slots_[id];
+  slot.phase = Phase::simgrid;
   ++ops_->comms;
-  slot.comm = simgrid::s4u::Comm::sendto_async(hosts_[static_cast<std::size_t>(slot.from)],
-                                               hosts_[static_cast<std::size_t>(slot.to)],
-                                               static_cast<std::uint64_t>(std::llround(bytes)));
+  slot.comm = simgrid::s4u::Comm::sendto_async(
+      hosts_[static_cast<std::size_t>(slot.from)], hosts_[static_cast<std::size_t>(slot.to)],
+      static_cast<std::uint64_t>(std::llround(slot.bytes)));
   by_activity_[slot.comm->get_impl()] = id;
 }
 
@@ -301,8 +342,11 @@ inline void FlowTransfers::vacate(std::size_t id) {
 
 inline void FlowTransfers::release(std::size_t id) {
   Slot& slot = slots_[id];
+  if (slot.phase == Phase::simgrid || slot.phase == Phase::pending) {
+    if (--in_simgrid_ == 0) timeline_->allow_running_ahead(run_ahead_);
+  }
   if (slot.comm) {
-    const double now = simgrid::s4u::Engine::get_clock();  // flow network: never run ahead
+    const double now = simgrid::s4u::Engine::get_clock();  // a comm ends in SimGrid's time
     if (now > retired_at_s_) {
       retired_.clear();
       retired_at_s_ = now;
@@ -324,6 +368,7 @@ inline void FlowTransfers::cancel(std::size_t id) {
     case Phase::latency:
       break;
     case Phase::computed:
+    case Phase::pending:
       vacate(id);
       break;
     case Phase::simgrid:

@@ -7,14 +7,16 @@
 // model, a walk of their finished actions, the timer heap (~1 µs here), whatever ran in it.
 // Here the callbacks wait in a heap of their own behind one kernel timer for the earliest.
 //
-// When nothing in SimGrid can happen before the next callback (the latency network with the
-// engine's own CPU sharing: no comm, execution or sleep in SimGrid's models; no actor woken
-// and waiting to run; no other kernel timer earlier), the timeline runs on to the next instant
-// itself instead of handing back to SimGrid for a round: `now()` is the simulated time, and
-// SimGrid's clock is left behind until it is needed. Nothing in the twin reads SimGrid's clock
-// but this class. An actor woken by a callback (a semaphore release) ends the run-ahead once
-// the callbacks of that instant are done, as SimGrid runs woken actors after all the timers
-// of an instant: it runs next, with `now()` at that instant.
+// When nothing in SimGrid can happen before the next callback (the engine's own CPU sharing,
+// and the latency network or no flow comm in flight: no comm, execution or sleep in SimGrid's
+// models; no actor woken and waiting to run; no other kernel timer earlier), the timeline runs
+// on to the next instant itself instead of handing back to SimGrid for a round: `now()` is the
+// simulated time, and SimGrid's clock is left behind until it is needed. Nothing in the twin
+// reads SimGrid's clock but this class (and FlowTransfers, for comms). An actor woken by a
+// callback (a semaphore release) ends the run-ahead once the callbacks of that instant are
+// done, as SimGrid runs woken actors after all the timers of an instant: it runs next, with
+// `now()` at that instant. A flow transfer that must become a SimGrid comm, or a runtime hook
+// (schedule_in_step), ends it at once: SimGrid's clock comes to that instant first.
 //
 // Callbacks of one instant run in the order they were scheduled.
 #pragma once
@@ -77,6 +79,15 @@ class Timeline {
   void schedule(double at_s, F callback) {
     push(at_s, {nullptr, 0, InlineCallback(std::move(callback))});
   }
+  // The same for a callback that changes what SimGrid holds (a link's bandwidth, say): the
+  // timeline does not run ahead to it, SimGrid's clock gets there first.
+  template <typename F>
+  void schedule_in_step(double at_s, F callback) {
+    push(at_s, {nullptr, 0, InlineCallback(std::move(callback)), true});
+  }
+  // Runs first whenever SimGrid's clock has caught up with the timeline (before that
+  // instant's callbacks).
+  void on_caught_up(std::function<void()> callback) { caught_up_ = std::move(callback); }
   // The same for a callback its owner may replace: it is dropped, without taking an instant of
   // its own, if `generation` has moved on from its value now by then. An owner that replaces
   // one scheduled at `old_at_s` calls replaced(old_at_s).
@@ -94,8 +105,20 @@ class Timeline {
   void allow_running_ahead(bool allowed) { run_ahead_ = allowed; }
   // A callback released a blocked actor: SimGrid must run it before any later instant.
   void note_actor_woken() { actor_woken_ = true; }
+  // Whether the timeline has run on past SimGrid's clock, so that anything started in SimGrid
+  // now would start at the wrong time: then hand_back() and start it from on_caught_up().
+  // (Tracked, not compared: SimGrid's clock can land a rounding step short of a timer's date.)
+  bool ahead() const { return ahead_; }
+  // Stops running callbacks, even of this instant, until SimGrid's clock has caught up with
+  // now() (the caller schedules something at now() so that SimGrid's next round is there).
+  void hand_back() { hand_back_ = ahead_; }
   // SimGrid's clock moved (its time-advance report): now() follows it when it is ahead.
-  void sync(double simgrid_clock) { now_ = std::max(now_, simgrid_clock); }
+  // SimGrid only advances to an instant the timeline armed, or, while it does not run ahead,
+  // to one of its own: either way the two clocks agree after it.
+  void sync(double simgrid_clock) {
+    now_ = std::max(now_, simgrid_clock);
+    ahead_ = false;
+  }
   // The run is over: nothing scheduled runs any more.
   void halt() {
     halted_ = true;
@@ -111,6 +134,7 @@ class Timeline {
     const std::uint64_t* generation;  // schedule_replaceable: its owner's counter
     std::uint64_t scheduled_generation;
     InlineCallback callback;
+    bool in_step = false;  // schedule_in_step
     bool replaced() const { return generation != nullptr && *generation != scheduled_generation; }
   };
   struct Key {
@@ -182,6 +206,9 @@ class Timeline {
   bool firing_ = false;  // in fire(): it arms the kernel timer once, when done
   bool run_ahead_ = false;
   bool actor_woken_ = false;
+  bool ahead_ = false;  // now_ is past SimGrid's clock (run ahead since its last advance)
+  bool hand_back_ = false;
+  std::function<void()> caught_up_;
   bool halted_ = false;
 };
 
@@ -190,18 +217,23 @@ inline void Timeline::fire() {
   sync(simgrid::s4u::Engine::get_clock());
   firing_ = true;
   actor_woken_ = false;
-  while (!heap_.empty()) {
+  hand_back_ = false;
+  if (caught_up_) caught_up_();
+  while (!heap_.empty() && !hand_back_) {
     if (top_replaced()) {
       pop();
       continue;
     }
     const double next_at = heap_.front().at_s;
+    const bool in_step = slots_[heap_.front().slot].in_step;
+    if (ahead_ && in_step) break;  // SimGrid's clock first
     if (next_at > now_) {
       // A later instant: SimGrid's turn, unless nothing of its own can come first.
-      if (!run_ahead_ || actor_woken_) break;
+      if (!run_ahead_ || actor_woken_ || in_step) break;
       const double other_timer = simgrid::kernel::timer::Timer::next();
       if (other_timer >= 0 && other_timer < next_at) break;
       now_ = next_at;
+      ahead_ = true;
       ++ops_->instants_ahead;
     }
     InlineCallback callback = pop();

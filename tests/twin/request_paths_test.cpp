@@ -224,5 +224,28 @@ TEST(TwinTimeline, RunningAheadOfSimGridsClockChangesNoRecord) {
   }
 }
 
+// With the flow network the timeline runs ahead while no SimGrid comm is in flight
+// (FlowTransfers): a transfer that must become a comm then waits, at its instant, for
+// SimGrid's clock. The same records, with faults and in overload, in fewer rounds.
+TEST(TwinTimeline, RunningAheadWithTheFlowNetworkChangesNoRecord) {
+  for (const Scenario& scenario :
+       {Scenario{"topologies/online-boutique.json", 1.0, 5.0, true, kFlow},
+        Scenario{"topologies/online-boutique.json", 5.0, 3.0, false, kFlow}}) {
+    const auto ahead = run_paths_case(scenario, TwinOptions::Requests::callbacks, true);
+    const auto rounds = run_paths_case(scenario, TwinOptions::Requests::callbacks, false);
+    EXPECT_GT(ahead.at("entries"), 20) << "too short a run to compare";
+    for (const char* key : {"spans", "entries", "events", "hops", "failed_entries"}) {
+      EXPECT_EQ(ahead.at(key), rounds.at(key)) << key;
+    }
+    for (const char* key : {"spans_hash", "entries_hash", "events_hash"}) {
+      const std::string k = key;
+      EXPECT_TRUE(ahead.at(k + "_hi") == rounds.at(k + "_hi") &&
+                  ahead.at(k + "_lo") == rounds.at(k + "_lo"))
+          << key << " differ";
+    }
+    EXPECT_LT(ahead.at("rounds"), rounds.at("rounds") * 0.8);
+  }
+}
+
 }  // namespace
 }  // namespace doppel::twin
