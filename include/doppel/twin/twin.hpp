@@ -55,10 +55,11 @@ struct TwinOptions {
 
   // Whether the engine's timeline (its scheduled callbacks behind one SimGrid kernel timer)
   // may run on to its next instant without a SimGrid scheduling round when nothing in
-  // SimGrid can happen first: with the latency network and processor_sharing CPUs, SimGrid
-  // then has no model that takes time. false: every instant of the timeline is a SimGrid
-  // round and SimGrid's clock leads throughout, the reference the default is tested against
-  // (tests/twin); the records are the same, only slower (docs/performance.md).
+  // SimGrid can happen first: with processor_sharing CPUs and the latency network (or, with
+  // callbacks, no flow transfer a SimGrid comm at the time), SimGrid then has no model that
+  // takes time. false: every instant of the timeline is a SimGrid round and SimGrid's clock
+  // leads throughout, the reference the default is tested against (tests/twin); the records
+  // are the same, only slower (docs/performance.md).
   bool run_ahead = true;
 
   // With the flow network and callbacks: whether a transfer that shares no link with another
