@@ -200,27 +200,34 @@ TEST(TwinRequestPaths, FlowNetworkPoolsRetriesBreakersAndStoresGiveTheSameRecord
 namespace doppel::twin {
 namespace {
 
+// The same records running ahead of SimGrid's clock as with one SimGrid round per instant;
+// returns both runs' SimGrid rounds (ahead, per instant).
+std::pair<double, double> expect_same_records_ahead(const Scenario& scenario) {
+  const auto ahead = run_paths_case(scenario, TwinOptions::Requests::callbacks, true);
+  const auto rounds = run_paths_case(scenario, TwinOptions::Requests::callbacks, false);
+  EXPECT_GT(ahead.at("entries"), 20) << "too short a run to compare";
+  for (const char* key : {"spans", "entries", "events", "hops", "failed_entries"}) {
+    EXPECT_EQ(ahead.at(key), rounds.at(key)) << key;
+  }
+  for (const char* key : {"spans_hash", "entries_hash", "events_hash"}) {
+    const std::string k = key;
+    EXPECT_TRUE(ahead.at(k + "_hi") == rounds.at(k + "_hi") &&
+                ahead.at(k + "_lo") == rounds.at(k + "_lo"))
+        << key << " differ";
+  }
+  // Without running ahead, every distinct instant costs SimGrid a round: more than one per hop.
+  EXPECT_GT(rounds.at("rounds"), rounds.at("hops"));
+  return {ahead.at("rounds"), rounds.at("rounds")};
+}
+
 // The timeline running ahead of SimGrid's clock (TwinOptions::run_ahead, the default with the
 // latency network) against one SimGrid scheduling round per instant: the same records, with
 // faults and in overload, for a small share of the rounds.
 TEST(TwinTimeline, RunningAheadOfSimGridsClockChangesNoRecord) {
   for (const Scenario& scenario : {Scenario{"topologies/online-boutique.json", 1.0, 5.0, true},
                                    Scenario{"topologies/online-boutique.json", 5.0, 3.0, false}}) {
-    const auto ahead = run_paths_case(scenario, TwinOptions::Requests::callbacks, true);
-    const auto rounds = run_paths_case(scenario, TwinOptions::Requests::callbacks, false);
-    EXPECT_GT(ahead.at("entries"), 20) << "too short a run to compare";
-    for (const char* key : {"spans", "entries", "events", "hops", "failed_entries"}) {
-      EXPECT_EQ(ahead.at(key), rounds.at(key)) << key;
-    }
-    for (const char* key : {"spans_hash", "entries_hash", "events_hash"}) {
-      const std::string k = key;
-      EXPECT_TRUE(ahead.at(k + "_hi") == rounds.at(k + "_hi") &&
-                  ahead.at(k + "_lo") == rounds.at(k + "_lo"))
-          << key << " differ";
-    }
-    // Without running ahead, every distinct instant costs SimGrid a round: more than one per hop.
-    EXPECT_GT(rounds.at("rounds"), rounds.at("hops"));
-    EXPECT_LT(ahead.at("rounds"), rounds.at("rounds") / 100);
+    const auto [ahead, rounds] = expect_same_records_ahead(scenario);
+    EXPECT_LT(ahead, rounds / 100);
   }
 }
 
@@ -231,19 +238,8 @@ TEST(TwinTimeline, RunningAheadWithTheFlowNetworkChangesNoRecord) {
   for (const Scenario& scenario :
        {Scenario{"topologies/online-boutique.json", 1.0, 5.0, true, kFlow},
         Scenario{"topologies/online-boutique.json", 5.0, 3.0, false, kFlow}}) {
-    const auto ahead = run_paths_case(scenario, TwinOptions::Requests::callbacks, true);
-    const auto rounds = run_paths_case(scenario, TwinOptions::Requests::callbacks, false);
-    EXPECT_GT(ahead.at("entries"), 20) << "too short a run to compare";
-    for (const char* key : {"spans", "entries", "events", "hops", "failed_entries"}) {
-      EXPECT_EQ(ahead.at(key), rounds.at(key)) << key;
-    }
-    for (const char* key : {"spans_hash", "entries_hash", "events_hash"}) {
-      const std::string k = key;
-      EXPECT_TRUE(ahead.at(k + "_hi") == rounds.at(k + "_hi") &&
-                  ahead.at(k + "_lo") == rounds.at(k + "_lo"))
-          << key << " differ";
-    }
-    EXPECT_LT(ahead.at("rounds"), rounds.at("rounds") * 0.8);
+    const auto [ahead, rounds] = expect_same_records_ahead(scenario);
+    EXPECT_LT(ahead, rounds * 0.8);
   }
 }
 
